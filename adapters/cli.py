@@ -1,0 +1,185 @@
+"""The ``libimage`` command line: global options, dispatch, and podman's exit codes.
+
+Global options come before the command, as podman's do. Each command lives in its
+own module (``cmd_<name>.py``) that is imported only when that command runs, so
+``libimage exists`` does not pay for the code of ``libimage rmi`` or the oracle.
+
+A command module provides ``build(name, parser)``: it adds the command's arguments
+to ``parser`` and returns the handler, ``handler(invocation) -> exit code``.
+
+Every usage error, bad option or failure exits 125 with a one-line message on
+stderr and no traceback: argparse's own exit code 2 would collide with podman's
+"image in use" code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import NoReturn, TextIO
+
+EXIT_OK = 0
+EXIT_NOT_FOUND = 1
+EXIT_IN_USE = 2
+EXIT_ERROR = 125
+
+# Command name -> module that implements it (imported on demand).
+COMMANDS: dict[str, str] = {
+    "parse": "libimage.adapters.cmd_parse",
+    "images": "libimage.adapters.cmd_images",
+    "exists": "libimage.adapters.cmd_lookup",
+    "lookup": "libimage.adapters.cmd_lookup",
+    "resolve": "libimage.adapters.cmd_lookup",
+    "rmi": "libimage.adapters.cmd_rmi",
+    "oracle": "libimage.adapters.cmd_oracle",
+}
+
+
+class UsageError(Exception):
+    """A bad command line; printed as one line, exit 125."""
+
+
+class CommandError(Exception):
+    """A failure a command reports as ``Error: <message>`` with an exit code."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_ERROR) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting with status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if message:
+            sys.stderr.write(message)
+        raise SystemExit(status)
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalOptions:
+    """Options that select the store and the behaviour profile (podman's globals)."""
+
+    root: str | None
+    runroot: str | None
+    storage_driver: str | None
+    storage_opts: tuple[str, ...]
+    storage_conf: str | None
+    registries_conf: str | None
+    semantics: str
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """One parsed command line: the globals, the command's arguments, the streams."""
+
+    globals: GlobalOptions
+    args: argparse.Namespace
+    stdout: TextIO
+    stderr: TextIO
+
+
+def add_semantics_option(parser: argparse.ArgumentParser, default: str | None) -> None:
+    """``--semantics seed|podman-4.3`` (decision 1); also accepted after ``oracle``."""
+    parser.add_argument(
+        "--semantics",
+        choices=["seed", "podman-4.3"],
+        default=default,
+        help="behaviour profile: the seed (default) or podman 4.3.1",
+    )
+
+
+def global_parser() -> Parser:
+    parser = Parser(
+        prog="libimage",
+        description="Find, list and remove images in a containers-storage store.",
+    )
+    parser.add_argument("--root", help="storage graph root (as podman --root)")
+    parser.add_argument("--runroot", help="storage run root (as podman --runroot)")
+    parser.add_argument("--storage-driver", help="storage driver: vfs or overlay")
+    parser.add_argument(
+        "--storage-opt",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="storage driver option, e.g. vfs.imagestore=DIR (repeatable)",
+    )
+    parser.add_argument("--storage-conf", help="storage.conf to read instead of the defaults")
+    parser.add_argument("--registries-conf", help="registries.conf to read")
+    add_semantics_option(parser, default="seed")
+    parser.add_argument("command", choices=sorted(COMMANDS), help="the command to run")
+    parser.add_argument("arguments", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    return parser
+
+
+def run(
+    argv: Sequence[str], stdout: TextIO | None = None, stderr: TextIO | None = None
+) -> int:
+    """Run one command line; return the exit code (never raises for user errors)."""
+    out = stdout if stdout is not None else sys.stdout
+    err = stderr if stderr is not None else sys.stderr
+    try:
+        top = global_parser().parse_args(list(argv))
+        module = importlib.import_module(COMMANDS[top.command])
+        command_parser = Parser(prog=f"libimage {top.command}")
+        handler: Callable[[Invocation], int] = module.build(top.command, command_parser)
+        args = command_parser.parse_args(top.arguments)
+        semantics = getattr(args, "semantics", None) or top.semantics
+        options = GlobalOptions(
+            root=top.root,
+            runroot=top.runroot,
+            storage_driver=top.storage_driver,
+            storage_opts=tuple(top.storage_opt),
+            storage_conf=top.storage_conf,
+            registries_conf=top.registries_conf,
+            semantics=semantics,
+        )
+        return handler(Invocation(options, args, out, err))
+    except UsageError as error:
+        err.write(f"Error: {one_line(str(error))}\n")
+        return EXIT_ERROR
+    except CommandError as error:
+        err.write(f"Error: {one_line(str(error))}\n")
+        return error.exit_code
+    except KeyboardInterrupt:
+        err.write("Error: interrupted\n")
+        return EXIT_ERROR
+    except SystemExit as exit_request:
+        # --help and --version exit 0 through argparse.
+        code = exit_request.code
+        return code if isinstance(code, int) else EXIT_ERROR
+
+
+def one_line(text: str) -> str:
+    """A message as one terminal-safe line: control characters escaped."""
+    return escape_control(text.strip()).replace("\n", "\\n")
+
+
+def escape_control(text: str) -> str:
+    r"""Escape control characters (C0, DEL, C1) so that a name cannot drive the terminal.
+
+    >>> escape_control("a\x1b[31mb\tc")
+    'a\\x1b[31mb\\tc'
+    """
+    if text.isprintable():
+        return text
+    pieces: list[str] = []
+    for char in text:
+        code = ord(char)
+        if char == "\t":
+            pieces.append("\\t")
+        elif char == "\n":
+            pieces.append("\\n")
+        elif code < 0x20 or 0x7F <= code < 0xA0:
+            pieces.append(f"\\x{code:02x}")
+        elif not char.isprintable() and char != " ":
+            pieces.append(f"\\u{code:04x}")
+        else:
+            pieces.append(char)
+    return "".join(pieces)

@@ -1,0 +1,90 @@
+"""The semantics profiles: where podman 4.3.1 differs from the seed (decision 1).
+
+Every difference between the seed (containers/common b2d805ef) and podman 4.3.1
+(containers/common v0.50.1, containers/storage 1.43) is one named field of the
+immutable :class:`Semantics` value. Code asks the field, never the profile's name,
+so there is one code path and a profile is nothing but a set of answers.
+
+>>> PROFILES["seed"].short_names_before_id_prefix
+False
+>>> PROFILES["podman-4.3"].short_names_before_id_prefix
+True
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, replace
+
+
+class PlatformPolicy(enum.Enum):
+    """How a lookup treats an image whose platform does not match (LK-9 step 5, DIV-4)."""
+
+    # Seed: compare each non-empty option verbatim with the image's config; a
+    # mismatch discards the candidate unless the candidate is an ID prefix.
+    SEED = "seed"
+    # Podman 4.3.1: ID-prefix candidates skip the check; both sides are normalised
+    # and empty values default to the host; a mismatch discards the image only when
+    # the caller asked for a platform; corrupted images are never discarded.
+    NORMALIZED_IF_REQUESTED = "normalized-if-requested"
+
+
+@dataclass(frozen=True, slots=True)
+class Semantics:
+    """One answer per behaviour where the seed and podman 4.3.1 differ."""
+
+    name: str
+
+    # Lookup (behaviour-lookup.md section 11).
+    short_names_before_id_prefix: bool  # DIV-1
+    sha256_needs_full_id: bool  # DIV-2
+    digest_match_runs_lookup_checks: bool  # DIV-3
+    platform_policy: PlatformPolicy  # DIV-4
+    normalize_platform_keeps_default_variant: bool  # DIV-5
+
+    # Listing (behaviour-list-remove.md FL-P6, POD-F-10, POD-F-12, POD-F-15).
+    filter_negation: bool  # POD-F-15: `key!=value`
+    repeated_filter_same_value_allowed: bool  # POD-F-10 vs FL-P6
+    filter_format_message_mentions_negation: bool  # POD-F-12
+
+    # Removal (RM-D5, EV-4, decision 16).
+    in_use_message_has_hint: bool  # RM-D5
+    untag_events_on_delete: bool  # EV-4, POD-E-1
+    force_ignores_unknown_names: bool  # decision 16
+
+    def with_changes(self, **changes: object) -> Semantics:
+        """A copy with some switches flipped (for tests that isolate one difference)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+SEED = Semantics(
+    name="seed",
+    short_names_before_id_prefix=False,
+    sha256_needs_full_id=False,
+    digest_match_runs_lookup_checks=False,
+    platform_policy=PlatformPolicy.SEED,
+    normalize_platform_keeps_default_variant=False,
+    filter_negation=False,
+    repeated_filter_same_value_allowed=False,
+    filter_format_message_mentions_negation=False,
+    in_use_message_has_hint=False,
+    untag_events_on_delete=False,
+    force_ignores_unknown_names=False,
+)
+
+PODMAN_4_3 = Semantics(
+    name="podman-4.3",
+    short_names_before_id_prefix=True,
+    sha256_needs_full_id=True,
+    digest_match_runs_lookup_checks=True,
+    platform_policy=PlatformPolicy.NORMALIZED_IF_REQUESTED,
+    normalize_platform_keeps_default_variant=True,
+    filter_negation=True,
+    repeated_filter_same_value_allowed=True,
+    filter_format_message_mentions_negation=True,
+    in_use_message_has_hint=True,
+    untag_events_on_delete=True,
+    force_ignores_unknown_names=True,
+)
+
+PROFILES: dict[str, Semantics] = {SEED.name: SEED, PODMAN_4_3.name: PODMAN_4_3}
