@@ -118,9 +118,7 @@ def global_parser() -> Parser:
     return parser
 
 
-def run(
-    argv: Sequence[str], stdout: TextIO | None = None, stderr: TextIO | None = None
-) -> int:
+def run(argv: Sequence[str], stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Run one command line; return the exit code (never raises for user errors)."""
     out = stdout if stdout is not None else sys.stdout
     err = stderr if stderr is not None else sys.stderr

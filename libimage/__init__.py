@@ -31,7 +31,20 @@ _EXPORTS = {
     "LibimageError": "libimage.pure.errors",
 }
 
-__all__ = [*sorted(_EXPORTS), "__version__"]
+__all__ = [
+    "PROFILES",
+    "Container",
+    "Context",
+    "ErrorKind",
+    "Failure",
+    "Layer",
+    "LibimageError",
+    "Platform",
+    "Semantics",
+    "Snapshot",
+    "StoredImage",
+    "__version__",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -147,6 +147,24 @@ class Container:
 
 
 @dataclass(frozen=True, slots=True)
+class QuarantinedRecord:
+    """A record whose ID is not 64 lowercase hex (decision 10).
+
+    Reading commands skip it (with a warning naming ``file`` and ``id``); it stays in
+    the snapshot so that a removal never deletes what it references (its ``layer``,
+    ``parent`` or ``image_id``) and refuses as a whole when it would touch it.
+    """
+
+    file: str  # the metadata file it came from, e.g. ".../vfs-images/images.json"
+    kind: str  # "image", "layer" or "container"
+    id: str  # as found (may be anything: "../x", "", ...)
+    layer: str = ""  # image: top layer; container: read-write layer
+    parent: str = ""  # layer: parent layer
+    image_id: str = ""  # container: its image
+    mapped_layers: PVector[str] = field(default_factory=pvector)
+
+
+@dataclass(frozen=True, slots=True)
 class SnapshotIndex:
     """Lookup tables derived from a snapshot's records, built in one pass."""
 
@@ -192,6 +210,7 @@ class Snapshot:
     images: PVector[StoredImage] = field(default_factory=pvector)  # store order (ST-4)
     layers: PVector[Layer] = field(default_factory=pvector)  # rw store, then ro stores
     containers: PVector[Container] = field(default_factory=pvector)  # containers.json order
+    quarantine: PVector[QuarantinedRecord] = field(default_factory=pvector)  # decision 10
     content: LazyContent = field(default_factory=NoContent, compare=False, repr=False)
     _index: list[SnapshotIndex] = field(
         default_factory=list, init=False, compare=False, repr=False, hash=False

@@ -18,6 +18,7 @@ import os
 from collections.abc import Generator, Mapping, Sequence, Set
 from typing import Any
 
+import pluggy
 import pyrsistent
 import pyrsistent.typing as ptyping
 import pytest
@@ -45,7 +46,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if IN_CI else "d
 
 
 def _pyrsistent_checker(runtime_type: type, as_type: Any) -> Any:
-    def check(value: Any, origin_type: Any, args: tuple[Any, ...], memo: TypeCheckMemo) -> None:
+    def check(value: Any, _origin: Any, args: tuple[Any, ...], memo: TypeCheckMemo) -> None:
         if not isinstance(value, runtime_type):
             raise TypeCheckError(f"is not a {runtime_type.__name__}")
         check_type_internal(value, as_type[args] if args else as_type, memo)
@@ -53,7 +54,7 @@ def _pyrsistent_checker(runtime_type: type, as_type: Any) -> Any:
     return check
 
 
-def _pyrsistent_lookup(origin_type: Any, args: tuple[Any, ...], extras: tuple[Any, ...]) -> Any:
+def _pyrsistent_lookup(origin_type: Any, _args: tuple[Any, ...], _extras: tuple[Any, ...]) -> Any:
     if origin_type is ptyping.PVector:
         return _pyrsistent_checker(pyrsistent.PVector, Sequence)
     if origin_type is ptyping.PMap:
@@ -67,7 +68,7 @@ checker_lookup_functions.insert(0, _pyrsistent_lookup)
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[Any]:
+def pytest_runtest_makereport() -> Generator[None, pluggy.Result[pytest.TestReport]]:
     outcome = yield
     report = outcome.get_result()
     if IN_CI and report.skipped and not hasattr(report, "wasxfail"):

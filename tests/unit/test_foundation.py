@@ -12,9 +12,27 @@ REPO = Path(__file__).resolve().parents[2]
 # Modules that would let pure/ reach the file system, the clock, the environment,
 # logging, other processes or randomness (style.md section 1).
 FORBIDDEN_IN_PURE = {
-    "os", "io", "pathlib", "subprocess", "shutil", "fcntl", "time", "logging", "random",
-    "socket", "tempfile", "glob", "sys", "signal", "threading", "multiprocessing",
-    "secrets", "uuid", "platform", "libimage.adapters", "builtins",
+    "os",
+    "io",
+    "pathlib",
+    "subprocess",
+    "shutil",
+    "fcntl",
+    "time",
+    "logging",
+    "random",
+    "socket",
+    "tempfile",
+    "glob",
+    "sys",
+    "signal",
+    "threading",
+    "multiprocessing",
+    "secrets",
+    "uuid",
+    "platform",
+    "libimage.adapters",
+    "builtins",
 }
 FORBIDDEN_CALLS = {"open", "print", "input", "exec", "eval", "__import__"}
 
@@ -38,18 +56,22 @@ def test_pure_module_touches_no_io(path: Path) -> None:
     """pure/ never imports I/O, clock, environment or logging modules, nor adapters."""
     tree = ast.parse(path.read_text(), filename=str(path))
     bad_imports = {
-        name for name in imported_modules(tree)
+        name
+        for name in imported_modules(tree)
         if any(name == f or name.startswith(f + ".") for f in FORBIDDEN_IN_PURE)
     }
     assert not bad_imports, f"{path.name} imports {sorted(bad_imports)}"
     bad_calls = {
-        node.func.id for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+        node.func.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
         and node.func.id in FORBIDDEN_CALLS
     }
     assert not bad_calls, f"{path.name} calls {sorted(bad_calls)}"
     clock = [
-        ast.unparse(node) for node in ast.walk(tree)
+        ast.unparse(node)
+        for node in ast.walk(tree)
         if isinstance(node, ast.Attribute) and node.attr in {"now", "today", "utcnow", "monotonic"}
     ]
     assert not clock, f"{path.name} reads the clock: {clock}"
@@ -69,7 +91,9 @@ def test_profiles_differ_only_in_switches() -> None:
 
     assert PROFILES["seed"] is SEED
     assert PROFILES["podman-4.3"] is PODMAN_4_3
-    differing = [f.name for f in fields(SEED) if getattr(SEED, f.name) != getattr(PODMAN_4_3, f.name)]
+    differing = [
+        f.name for f in fields(SEED) if getattr(SEED, f.name) != getattr(PODMAN_4_3, f.name)
+    ]
     assert "short_names_before_id_prefix" in differing  # DIV-1
     assert "sha256_needs_full_id" in differing  # DIV-2
     with pytest.raises(AttributeError):
