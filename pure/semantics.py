@@ -41,6 +41,9 @@ class Semantics:
     digest_match_runs_lookup_checks: bool  # DIV-3
     platform_policy: PlatformPolicy  # DIV-4
     normalize_platform_keeps_default_variant: bool  # DIV-5
+    # LN-2: NormalizeName's parse error reads "normalizing name ..." instead of
+    # "error normalizing name ..." (common c71a7835, "Fix stutters", in v0.50.0).
+    normalize_name_error_drops_error_prefix: bool
 
     # Listing (behaviour-list-remove.md FL-P6, POD-F-10, POD-F-12, POD-F-15).
     filter_negation: bool  # POD-F-15: `key!=value`
@@ -64,6 +67,7 @@ SEED = Semantics(
     digest_match_runs_lookup_checks=False,
     platform_policy=PlatformPolicy.SEED,
     normalize_platform_keeps_default_variant=False,
+    normalize_name_error_drops_error_prefix=False,
     filter_negation=False,
     repeated_filter_same_value_allowed=False,
     filter_format_message_mentions_negation=False,
@@ -79,6 +83,7 @@ PODMAN_4_3 = Semantics(
     digest_match_runs_lookup_checks=True,
     platform_policy=PlatformPolicy.NORMALIZED_IF_REQUESTED,
     normalize_platform_keeps_default_variant=True,
+    normalize_name_error_drops_error_prefix=True,
     filter_negation=True,
     repeated_filter_same_value_allowed=True,
     filter_format_message_mentions_negation=True,
