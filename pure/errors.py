@@ -72,6 +72,11 @@ class ErrorKind(enum.Enum):
     NO_NAMES = "ErrNoNames"
     INTERNAL = "ErrInternal"
 
+    # The store on disk (adapters; SF-I-20, SF-I-21, decision 9). The message names the file.
+    STORE_MISSING = "ErrStoreMissing"  # the graph root or a required lock file is absent
+    STORE_UNREADABLE = "ErrStoreUnreadable"  # a store file exists but cannot be read
+    STORE_CORRUPT = "ErrStoreCorrupt"  # a non-empty metadata file that does not parse
+
 
 @dataclass(frozen=True, slots=True)
 class Failure:
