@@ -77,6 +77,9 @@ class ErrorKind(enum.Enum):
     STORE_UNREADABLE = "ErrStoreUnreadable"  # a store file exists but cannot be read
     STORE_CORRUPT = "ErrStoreCorrupt"  # a non-empty metadata file that does not parse
 
+    # Store configuration (SF-CF-1..6, SF-RO-1): a malformed storage.conf or driver option.
+    STORE_CONFIG = "ErrStoreConfig"
+
 
 @dataclass(frozen=True, slots=True)
 class Failure:
