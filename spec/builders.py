@@ -448,8 +448,8 @@ def child_of(
     With ``new_layer`` (LT-4, ``buildah copy`` + ``commit``) the child gets one more
     layer on top of the parent's and one more diff ID. Without it (LT-5, a metadata
     change such as ``LABEL``) it shares the parent's top layer, its diff IDs are the
-    parent's and the new history entry has ``empty_layer: true``. Platform, media
-    type and store default to the parent's.
+    parent's and the new history entry has ``empty_layer: true``. Labels, platform,
+    media type and store default to the parent's.
     """
     chain = parent.layers
     diff_ids = parent.diff_ids
@@ -474,7 +474,7 @@ def child_of(
         layers=chain,
         diff_ids=diff_ids,
         history=(*parent.history, entry),
-        labels=labels,
+        labels=parent.labels if labels is None else labels,
         media_type=parent.media_type if media_type is None else media_type,
         os=parent.os if os is None else os,
         arch=parent.arch if arch is None else arch,
