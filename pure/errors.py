@@ -46,6 +46,7 @@ class ErrorKind(enum.Enum):
     MANIFEST_LIST_LOAD = "ErrManifestListLoad"  # ML-2, ML-4 loading failures
     IMAGE_CORRUPTED = "ErrImageCorrupted"  # IP-12, EX-1
     REGISTRIES_CONF = "ErrRegistriesConf"  # SN-3..SN-5
+    LAYER_UNKNOWN = "ErrLayerUnknown"  # IP-13: "layer not known" (RM-D1 sets Size -1)
 
     # Listing and filters (FL-P*, FL-T*, FL-U*).
     FILTER_INVALID_FORMAT = "ErrFilterInvalidFormat"

@@ -21,7 +21,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NewType, Protocol
+from typing import Any, NewType, Protocol
 
 from pyrsistent import pmap, pvector
 from pyrsistent.typing import PMap, PVector
@@ -217,7 +217,7 @@ class Snapshot:
     )
     # Memo of facts parsed from big data (manifest types, configs), keyed by the
     # function that computed them; results depend only on the records and content.
-    _memo: dict[object, object] = field(
+    _memo: dict[Any, Any] = field(
         default_factory=dict, init=False, compare=False, repr=False, hash=False
     )
 
@@ -229,7 +229,7 @@ class Snapshot:
         return self._index[0]
 
     @property
-    def memo(self) -> dict[object, object]:
+    def memo(self) -> dict[Any, Any]:
         """A cache for pure functions of this snapshot (never part of its value)."""
         return self._memo
 
