@@ -114,8 +114,43 @@ def global_parser() -> Parser:
     parser.add_argument("--registries-conf", help="registries.conf to read")
     add_semantics_option(parser, default="seed")
     parser.add_argument("command", choices=sorted(COMMANDS), help="the command to run")
-    parser.add_argument("arguments", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return parser
+
+
+# Global options that take a value, so that their value is never mistaken for the command.
+GLOBAL_OPTIONS_WITH_VALUE = frozenset(
+    {
+        "--root",
+        "--runroot",
+        "--storage-driver",
+        "--storage-opt",
+        "--storage-conf",
+        "--registries-conf",
+        "--semantics",
+    }
+)
+
+
+def split_command_line(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Split at the command: global options before it, the command's own arguments after.
+
+    The command's arguments are passed on verbatim (including any ``--``), which
+    argparse's REMAINDER would not do.
+
+    >>> split_command_line(["--root", "/r", "parse", "--", "-x"])
+    (['--root', '/r', 'parse'], ['--', '-x'])
+    """
+    position = 0
+    while position < len(argv):
+        token = argv[position]
+        if token in GLOBAL_OPTIONS_WITH_VALUE:
+            position += 2
+            continue
+        if token.startswith("-"):
+            position += 1
+            continue
+        return list(argv[: position + 1]), list(argv[position + 1 :])
+    return list(argv), []
 
 
 def run(argv: Sequence[str], stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
@@ -123,11 +158,12 @@ def run(argv: Sequence[str], stdout: TextIO | None = None, stderr: TextIO | None
     out = stdout if stdout is not None else sys.stdout
     err = stderr if stderr is not None else sys.stderr
     try:
-        top = global_parser().parse_args(list(argv))
+        global_arguments, command_arguments = split_command_line(argv)
+        top = global_parser().parse_args(global_arguments)
         module = importlib.import_module(COMMANDS[top.command])
         command_parser = Parser(prog=f"libimage {top.command}")
         handler: Callable[[Invocation], int] = module.build(top.command, command_parser)
-        args = command_parser.parse_args(top.arguments)
+        args = command_parser.parse_args(command_arguments)
         semantics = getattr(args, "semantics", None) or top.semantics
         options = GlobalOptions(
             root=top.root,

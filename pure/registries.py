@@ -186,8 +186,8 @@ def validate_aliases(aliases: Mapping[str, str]) -> PMap[str, str]:
     (``validating short-name aliases: `` for registries.conf files). The joined
     error has kind ``REGISTRIES_CONF`` and names the first bad key.
 
-    >>> dict(validate_aliases({"a": "quay.io/a", "b": ""}))
-    {'a': 'quay.io/a', 'b': ''}
+    >>> sorted(validate_aliases({"a": "quay.io/a", "b": ""}).items())
+    [('a', 'quay.io/a'), ('b', '')]
     """
     errors: list[LibimageError] = []
     normalized: dict[str, str] = {}
