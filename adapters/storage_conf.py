@@ -336,7 +336,7 @@ def _exists(path: str) -> bool:
     except (FileNotFoundError, NotADirectoryError):
         return False
     except OSError as error:
-        raise _store_config_error(path, f"stat {path}: {error.strerror}") from error
+        raise _store_config_error(path, f"stat {path}: {go_strerror(error)}") from error
     return True
 
 
@@ -559,7 +559,13 @@ def _load_toml(path: str) -> dict[str, Any]:
     except UnicodeDecodeError as error:
         raise _store_config_error(path, f"toml: invalid UTF-8: {error.reason}") from error
     except OSError as error:
-        raise _store_config_error(path, f"open {path}: {error.strerror}") from error
+        raise _store_config_error(path, f"open {path}: {go_strerror(error)}") from error
+
+
+def go_strerror(error: OSError) -> str:
+    """An OS error's text as Go prints it (``no such file or directory``: lower case)."""
+    text = error.strerror or str(error)
+    return text[:1].lower() + text[1:]
 
 
 def toml_field(table: Mapping[str, Any], name: str) -> Any:
