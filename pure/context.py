@@ -29,6 +29,7 @@ class Context:
     ``os_choice``/``architecture_choice``/``variant_choice`` are the runtime's system
     context choices (normally empty; LK-5, ML-3). ``now_ns`` and ``utc_offset_seconds``
     are only needed by the ``until`` filter (FL-U*); ``None`` there is a caller bug.
+    ``store_graph_root``/``store_driver`` identify the runtime's store (TR-3, decision 8).
     """
 
     host: Platform = field(default_factory=lambda: Platform("linux", "amd64"))
@@ -39,3 +40,8 @@ class Context:
     variant_choice: str = ""
     now_ns: int | None = None
     utc_offset_seconds: int = 0
+    # The runtime's own store (decision 8): a ``containers-storage:[spec]`` name whose
+    # spec names this graph root (and this driver, when it names one) is resolved in
+    # the snapshot; any other store is refused. Empty: no store is "ours".
+    store_graph_root: str = ""
+    store_driver: str = ""

@@ -44,6 +44,12 @@ class Semantics:
     # LN-2: NormalizeName's parse error reads "normalizing name ..." instead of
     # "error normalizing name ..." (common c71a7835, "Fix stutters", in v0.50.0).
     normalize_name_error_drops_error_prefix: bool
+    # TR-1: the transports registered besides containers-storage differ. The seed's
+    # standard build registers "atomic" (openshift); the podman 4.3.1 build here does
+    # not (`atomic:a/b:1` is an invalid reference there), and containers/image 5.23
+    # added "sif". Observed with podman 4.3.1 (`image exists sif:x`, `atomic:a/b:1`).
+    atomic_transport_registered: bool
+    sif_transport_registered: bool
 
     # Listing (behaviour-list-remove.md FL-P6, POD-F-10, POD-F-12, POD-F-15).
     filter_negation: bool  # POD-F-15: `key!=value`
@@ -68,6 +74,8 @@ SEED = Semantics(
     platform_policy=PlatformPolicy.SEED,
     normalize_platform_keeps_default_variant=False,
     normalize_name_error_drops_error_prefix=False,
+    atomic_transport_registered=True,
+    sif_transport_registered=False,
     filter_negation=False,
     repeated_filter_same_value_allowed=False,
     filter_format_message_mentions_negation=False,
@@ -84,6 +92,8 @@ PODMAN_4_3 = Semantics(
     platform_policy=PlatformPolicy.NORMALIZED_IF_REQUESTED,
     normalize_platform_keeps_default_variant=True,
     normalize_name_error_drops_error_prefix=True,
+    atomic_transport_registered=False,
+    sif_transport_registered=True,
     filter_negation=True,
     repeated_filter_same_value_allowed=True,
     filter_format_message_mentions_negation=True,
