@@ -1,0 +1,315 @@
+"""Lazy big data and layer sizes of a real store: the :class:`LazyContent` for disk (decision 7).
+
+Big data (manifests, configs, ``instances.json``) is read only when the core asks
+for an item, never while the metadata files are read, so a lookup in a store of
+100,000 images opens the few files it needs. Nothing is cached here: the core
+memoizes what it parses (``Snapshot.memo``), and the items are content-addressed.
+
+Item ``key`` of image ``I`` is the file ``<store>/<drv>-images/I/<name>`` of the store
+the record came from (SF-B-1), where ``<name>`` is ``key`` itself when it consists
+only of ``.``, ``0-9`` and ``a-z``, else ``=`` and the standard base64 of its UTF-8
+bytes (SF-B-2). Files are opened relative to the store's images directory with
+``O_NOFOLLOW`` on the image directory and on the file, so no symbolic link placed in
+the store can make us read a file outside it; only regular files are read. A
+base64 name containing ``/`` (which the Go code would turn into a subdirectory and
+fail to write, SF-B-2), the empty key, and the names ``.``/``..`` are unreadable
+items.
+
+Failures are values (decision 7): an item or directory that does not exist is
+``Unreadable(missing=True)`` (Go's ``os.ErrNotExist``, which LK-9 tolerates); every
+other failure (permissions, a symbolic link, not a regular file, I/O) is
+``Unreadable(missing=False)``.
+
+Layer sizes (IP-13) are measured only for layers whose record has no
+``diff-digest``: **overlay** sums the ``lstat`` sizes of every non-directory under
+``<home>/overlay/<id>/diff``, counting an inode once (containers-storage's
+``directory.Size``); **vfs** sizes the changes of the layer's directory against its
+parent's, as the naive diff driver does (``ChangesDirs`` + ``ChangesSize``): an
+entry counts when the parent lacks it or differs in mode, owner, device, size,
+modification time, ``security.capability`` or link target, directories never count,
+and a hard-linked inode counts once. Symbolic links are never followed.
+"""
+
+# Paths stay str here: they feed dir_fd opens and scandir walks over whole layers,
+# where pathlib objects only add cost.
+# ruff: noqa: PTH115, PTH118
+
+from __future__ import annotations
+
+import base64
+import errno
+import os
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from libimage.pure.snapshot import Layer, StoredImage, Unreadable, is_full_id
+
+_PLAIN_NAME_CHARS = frozenset(".0123456789abcdefghijklmnopqrstuvwxyz")
+_OPEN_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
+_OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+_CAPABILITY_XATTR = "security.capability"
+
+
+def big_data_file_name(key: str) -> str:
+    """The file name containers-storage stores big-data item ``key`` under (SF-B-2).
+
+    >>> big_data_file_name("manifest")
+    'manifest'
+    >>> big_data_file_name("sha256:ab")
+    '=c2hhMjU2OmFi'
+    >>> big_data_file_name("")
+    ''
+    """
+    if not key or _PLAIN_NAME_CHARS.issuperset(key):
+        return key
+    return "=" + base64.b64encode(key.encode("utf-8")).decode("ascii")
+
+
+def _unusable_name_reason(key: str, name: str) -> str | None:
+    if not key:
+        return "not a valid name for a big data item"
+    if "/" in name:
+        return f"big data file name {name!r} contains '/' (SF-B-2)"
+    if name in {".", ".."}:
+        return f"big data file name {name!r} is a directory"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class StoreContent:
+    """Reads big data and measures layers of one store on first access (decision 7).
+
+    ``image_dirs[n]`` is ``<store>/<drv>-images`` of store ``n`` (0 = the read-write
+    store, then the additional stores in configured order, matching
+    ``StoredImage.store_index``). ``layer_homes`` are the graph roots where the
+    driver looks for layer data, in its search order: the read-write root, then
+    each additional store (SF-RO-2).
+    """
+
+    driver: str
+    image_dirs: tuple[str, ...]
+    layer_homes: tuple[str, ...]
+
+    # -- big data ----------------------------------------------------------------
+
+    def big_data(self, image: StoredImage, key: str) -> bytes | Unreadable:
+        """The bytes of big-data item ``key`` of ``image`` (SF-B-1, SF-B-2), or Unreadable."""
+        what = f"{image.id}/{key}"
+        try:
+            name = big_data_file_name(key)
+        except UnicodeEncodeError:
+            return Unreadable(what, "big data key is not valid UTF-8", missing=False)
+        reason = _unusable_name_reason(key, name)
+        if reason is not None:
+            return Unreadable(what, reason, missing=False)
+        if not is_full_id(image.id):
+            # decision 10: an ID that is not 64 hex never becomes part of a path.
+            return Unreadable(what, "image ID is not 64 lowercase hex", missing=False)
+        if not 0 <= image.store_index < len(self.image_dirs):
+            return Unreadable(what, f"no image store {image.store_index}", missing=False)
+        return _read_below(self.image_dirs[image.store_index], image.id, name, what)
+
+    # -- layer sizes (IP-13) -------------------------------------------------------
+
+    def layer_diff_size(self, layer: Layer) -> int | Unreadable:
+        """The measured size of ``layer``'s changes, as the driver computes it (IP-13)."""
+        what = f"layer {layer.id}"
+        if not is_full_id(layer.id) or (layer.parent and not is_full_id(layer.parent)):
+            return Unreadable(what, "layer ID is not 64 lowercase hex", missing=False)
+        if self.driver == "overlay":
+            layer_dir = self._layer_dir(layer.id)
+            if layer_dir is None:
+                return Unreadable(what, "layer directory does not exist")
+            diff_dir = os.path.join(layer_dir, "diff")
+            return _measure(what, lambda: _directory_size(diff_dir))
+        if self.driver == "vfs":
+            layer_dir = self._layer_dir(layer.id)
+            if layer_dir is None:
+                return Unreadable(what, "layer directory does not exist")
+            parent_dir: str | None = None
+            if layer.parent:
+                parent_dir = self._layer_dir(layer.parent)
+                if parent_dir is None:
+                    return Unreadable(what, f"parent layer {layer.parent} has no directory")
+            return _measure(what, lambda: _changes_size(layer_dir, parent_dir))
+        return Unreadable(what, f"measuring layers of driver {self.driver!r}", missing=False)
+
+    def _layer_dir(self, layer_id: str) -> str | None:
+        """The driver's directory of a layer: first home that has it (SF-L-2, SF-L-3, SF-RO-2)."""
+        for home in self.layer_homes:
+            if self.driver == "vfs":
+                candidate = os.path.join(home, "vfs", "dir", layer_id)
+            else:
+                candidate = os.path.join(home, self.driver, layer_id)
+            try:
+                if stat.S_ISDIR(os.lstat(candidate).st_mode):
+                    return candidate
+            except OSError:
+                continue
+        return None
+
+
+def _read_below(images_dir: str, image_id: str, name: str, what: str) -> bytes | Unreadable:
+    """Read ``images_dir/image_id/name`` without following links below ``images_dir``."""
+    try:
+        top = os.open(images_dir, _OPEN_DIR)
+    except OSError as error:
+        return _unreadable(what, error)
+    try:
+        try:
+            image_dir = os.open(image_id, _OPEN_DIR | os.O_NOFOLLOW, dir_fd=top)
+        except OSError as error:
+            return _unreadable(what, error)
+        try:
+            try:
+                fd = os.open(name, _OPEN_FILE, dir_fd=image_dir)
+            except OSError as error:
+                return _unreadable(what, error)
+            try:
+                info = os.fstat(fd)
+                if not stat.S_ISREG(info.st_mode):
+                    return Unreadable(what, "not a regular file", missing=False)
+                return _read_all(fd, info.st_size)
+            except OSError as error:
+                return _unreadable(what, error)
+            except MemoryError:
+                return Unreadable(what, "too large to read into memory", missing=False)
+            finally:
+                os.close(fd)
+        finally:
+            os.close(image_dir)
+    finally:
+        os.close(top)
+
+
+def _read_all(fd: int, size_hint: int) -> bytes:
+    chunks: list[bytes] = []
+    want = max(size_hint, 0) + 1  # one byte more, to see EOF without a second call
+    while True:
+        chunk = os.read(fd, max(want, 65536))
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        want = 65536
+
+
+def _unreadable(what: str, error: OSError) -> Unreadable:
+    if error.errno == errno.ENOENT:
+        return Unreadable(what, "no such file", missing=True)
+    if error.errno == errno.ELOOP:
+        return Unreadable(what, "refusing to follow a symbolic link", missing=False)
+    return Unreadable(what, error.strerror or str(error), missing=False)
+
+
+def _measure(what: str, measure: Callable[[], int]) -> int | Unreadable:
+    try:
+        return measure()
+    except FileNotFoundError:
+        return Unreadable(what, "layer directory vanished while measuring")
+    except OSError as error:
+        return Unreadable(what, error.strerror or str(error), missing=False)
+
+
+def _directory_size(root: str) -> int:
+    """``directory.Size``: lstat sizes of every non-directory, each inode once."""
+    total = 0
+    seen: set[tuple[int, int]] = set()
+    stack = [root]
+    os.lstat(root)  # a missing root is an error; vanished entries below are not
+    while stack:
+        directory = stack.pop()
+        try:
+            with os.scandir(directory) as entries:
+                listed = list(entries)
+        except FileNotFoundError:
+            continue
+        for entry in listed:
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            inode = (info.st_dev, info.st_ino)
+            if inode in seen:
+                continue
+            seen.add(inode)
+            if stat.S_ISDIR(info.st_mode):
+                stack.append(entry.path)
+            else:
+                total += info.st_size
+    return total
+
+
+def _lstat_or_none(path: str) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _capability(path: str) -> bytes | None:
+    try:
+        return os.getxattr(path, _CAPABILITY_XATTR, follow_symlinks=False)
+    except OSError:
+        return None
+
+
+def _link_target(path: str, info: os.stat_result) -> str | None:
+    return os.readlink(path) if stat.S_ISLNK(info.st_mode) else None
+
+
+def _same_fs_time(old_ns: int, new_ns: int) -> bool:
+    """``sameFsTimeSpec``: equal seconds, and equal nanoseconds unless either is 0."""
+    old_sec, old_nsec = divmod(old_ns, 1_000_000_000)
+    new_sec, new_nsec = divmod(new_ns, 1_000_000_000)
+    return old_sec == new_sec and (old_nsec == new_nsec or 0 in (old_nsec, new_nsec))
+
+
+def _stat_different(old: os.stat_result, new: os.stat_result) -> bool:
+    """``statDifferent`` of containers-storage's archive package."""
+    if (
+        old.st_mode != new.st_mode
+        or old.st_uid != new.st_uid
+        or old.st_gid != new.st_gid
+        or old.st_rdev != new.st_rdev
+    ):
+        return True
+    if stat.S_ISDIR(old.st_mode):
+        return False  # size and mtime of directories are no measure of change
+    return not _same_fs_time(old.st_mtime_ns, new.st_mtime_ns) or old.st_size != new.st_size
+
+
+def _changes_size(layer_dir: str, parent_dir: str | None) -> int:
+    """``ChangesSize(ChangesDirs(layer, parent))`` of the naive diff driver (vfs)."""
+    total = 0
+    seen: set[tuple[int, int]] = set()
+    os.lstat(layer_dir)
+    # (directory in the layer, same directory in the parent or None when absent)
+    stack: list[tuple[str, str | None]] = [(layer_dir, parent_dir)]
+    while stack:
+        new_dir, old_dir = stack.pop()
+        with os.scandir(new_dir) as entries:
+            listed = list(entries)
+        for entry in listed:
+            new = entry.stat(follow_symlinks=False)
+            old_path = os.path.join(old_dir, entry.name) if old_dir is not None else None
+            old = _lstat_or_none(old_path) if old_path is not None else None
+            if stat.S_ISDIR(new.st_mode):
+                keep_old = old is not None and old_path is not None and stat.S_ISDIR(old.st_mode)
+                stack.append((entry.path, old_path if keep_old else None))
+                continue
+            if old is not None and old_path is not None:
+                changed = (
+                    _stat_different(old, new)
+                    or _capability(old_path) != _capability(entry.path)
+                    or _link_target(old_path, old) != _link_target(entry.path, new)
+                )
+                if not changed:
+                    continue
+            if new.st_nlink > 1:
+                inode = (new.st_dev, new.st_ino)
+                if inode in seen:
+                    continue
+                seen.add(inode)
+            total += new.st_size
+    return total
