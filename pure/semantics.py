@@ -55,6 +55,9 @@ class Semantics:
     filter_negation: bool  # POD-F-15: `key!=value`
     repeated_filter_same_value_allowed: bool  # POD-F-10 vs FL-P6
     filter_format_message_mentions_negation: bool  # POD-F-12
+    # FL-T8: containers/common v0.50.1 MatchLabelFilters also matches a label key
+    # containing "*" as the glob "*<key>*" (observed: podman 4.3.1 `label=col*`).
+    label_filter_key_wildcards: bool
 
     # Removal (RM-D5, EV-4, decision 16).
     in_use_message_has_hint: bool  # RM-D5
@@ -79,6 +82,7 @@ SEED = Semantics(
     filter_negation=False,
     repeated_filter_same_value_allowed=False,
     filter_format_message_mentions_negation=False,
+    label_filter_key_wildcards=False,
     in_use_message_has_hint=False,
     untag_events_on_delete=False,
     force_ignores_unknown_names=False,
@@ -97,6 +101,7 @@ PODMAN_4_3 = Semantics(
     filter_negation=True,
     repeated_filter_same_value_allowed=True,
     filter_format_message_mentions_negation=True,
+    label_filter_key_wildcards=True,
     in_use_message_has_hint=True,
     untag_events_on_delete=True,
     force_ignores_unknown_names=True,
