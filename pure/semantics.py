@@ -61,6 +61,9 @@ class Semantics:
 
     # Removal (RM-D5, EV-4, decision 16).
     in_use_message_has_hint: bool  # RM-D5
+    # RM-D5: storage 1.43 words its in-use error "image used by <cid>: ..." where the
+    # seed's storage (bf170b3) writes "Image used by <cid>: ..." (SF-D-3).
+    in_use_message_lowercase: bool
     untag_events_on_delete: bool  # EV-4, POD-E-1
     force_ignores_unknown_names: bool  # decision 16
 
@@ -84,6 +87,7 @@ SEED = Semantics(
     filter_format_message_mentions_negation=False,
     label_filter_key_wildcards=False,
     in_use_message_has_hint=False,
+    in_use_message_lowercase=False,
     untag_events_on_delete=False,
     force_ignores_unknown_names=False,
 )
@@ -103,6 +107,7 @@ PODMAN_4_3 = Semantics(
     filter_format_message_mentions_negation=True,
     label_filter_key_wildcards=True,
     in_use_message_has_hint=True,
+    in_use_message_lowercase=True,
     untag_events_on_delete=True,
     force_ignores_unknown_names=True,
 )
