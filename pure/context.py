@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from libimage.pure.errors import Failure
 from libimage.pure.registries import RegistriesConfig
 from libimage.pure.semantics import SEED, Semantics
 
@@ -45,3 +46,6 @@ class Context:
     # the snapshot; any other store is refused. Empty: no store is "ours".
     store_graph_root: str = ""
     store_driver: str = ""
+    # SN-3..SN-5: why the registries configuration did not load (None: it did). Short-name
+    # resolution then fails, which a lookup reports as "image not known" (LK-7).
+    registries_error: Failure | None = None

@@ -263,7 +263,8 @@ class _Lookup:
         self.trace.append(TraceStep(candidate, rule, outcome, detail, image_id))
 
     def chosen(self, image: StoredImage, resolved_name: str, shown: str, rule: str) -> _Done:
-        self.step(shown, rule, StepOutcome.CHOSEN, f"image {image.id}", image.id)
+        detail = f"resolved name {go_quote(resolved_name)}"
+        self.step(shown, rule, StepOutcome.CHOSEN, detail, image.id)
         return _Done(
             LookupResult(
                 image=image,
@@ -352,6 +353,10 @@ class _Lookup:
                 # (typed nil) reference, which the seed takes for "clearly local".
                 raise self.unknown(original_name, "LK-6")
 
+        registries_error = self.context.registries_error
+        if registries_error is not None:  # LK-7: any error is "image not known"
+            self.step(name, "SN-2", StepOutcome.SKIPPED, registries_error.message)
+            raise self.unknown(original_name, "LK-7")
         try:
             candidates = [str(c) for c in resolve_locally(self.context.registries, name)]
         except LibimageError as error:  # LK-7: any error is "image not known"
