@@ -61,27 +61,17 @@ class _Store:
         self.removed_containers: set[int] = set()
         self._holders: dict[str, list[int]] | None = None
         self._layers: dict[str, list[int]] | None = None
+        self._images: dict[str, list[int]] | None = None
 
     def _rw_images(self, image_id: str) -> list[int]:
-        return [
-            position
-            for position in self._positions_of_image(image_id)
-            if position not in self.deleted_images
-        ]
-
-    def _positions_of_image(self, image_id: str) -> list[int]:
-        position = self.snapshot.index.id_position.get((0, image_id))
-        if position is None:
-            return []
-        images = self.snapshot.images
-        found = [position]
-        # A read-write store lists an ID once; a damaged one may repeat it.
-        found.extend(
-            p
-            for p in range(position + 1, len(images))
-            if images[p].id == image_id and images[p].store_index == 0
-        )
-        return found
+        if self._images is None:
+            images: dict[str, list[int]] = {}
+            for position, image in enumerate(self.snapshot.images):
+                if image.store_index == 0:
+                    # A read-write store lists an ID once; a damaged one may repeat it.
+                    images.setdefault(image.id, []).append(position)
+            self._images = images
+        return [p for p in self._images.get(image_id, ()) if p not in self.deleted_images]
 
     def names_of(self, position: int) -> tuple[str, ...]:
         found = self.names.get(position)
