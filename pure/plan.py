@@ -16,6 +16,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from pyrsistent import pvector
 from pyrsistent.typing import PVector
@@ -128,3 +129,69 @@ class RemovalPlan:
     events: PVector[Event] = field(default_factory=pvector)
     errors: PVector[Failure] = field(default_factory=pvector)
     warnings: PVector[str] = field(default_factory=pvector)
+
+
+_EFFECT_NAMES: dict[type, str] = {
+    Untag: "untag",
+    RemoveContainer: "remove-container",
+    DeleteImage: "delete-image",
+    DeleteLayer: "delete-layer",
+    RunContainerHook: "run-container-hook",
+}
+
+
+def effect_to_json(effect: Effect) -> dict[str, str]:
+    """One effect as a JSON object: ``effect``, its subject fields, ``rule``, ``why``.
+
+    >>> effect_to_json(Untag(ImageID("a" * 64), "localhost/foo:v2", "RM-U5", "requested"))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'effect': 'untag', 'image': 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa',
+     'name': 'localhost/foo:v2', 'rule': 'RM-U5', 'why': 'requested'}
+    """
+    document: dict[str, str] = {"effect": _EFFECT_NAMES[type(effect)]}
+    match effect:
+        case Untag(image=image_id, name=name):
+            document.update(image=image_id, name=name)
+        case RemoveContainer(container=container_id, image=image_id):
+            document.update(container=container_id, image=image_id)
+        case DeleteImage(image=image_id) | RunContainerHook(image=image_id):
+            document.update(image=image_id)
+        case DeleteLayer(layer=layer_id):
+            document.update(layer=layer_id)
+    document.update(rule=effect.rule, why=effect.why)
+    return document
+
+
+def plan_to_json(plan: RemovalPlan) -> dict[str, Any]:
+    """The plan as a JSON-ready document (``libimage rmi --format json``, docs/removal.md).
+
+    Keys, in order: ``effects`` (:func:`effect_to_json`), ``reports`` (``id``,
+    ``untagged``, ``removed``, ``size``), ``events`` (``type``, ``id``, ``name``),
+    ``errors`` (``kind`` as the upstream sentinel's name, ``subject``, ``message``,
+    ``rule``) and ``warnings``.
+    """
+    return {
+        "effects": [effect_to_json(effect) for effect in plan.effects],
+        "reports": [
+            {
+                "id": report.id,
+                "untagged": list(report.untagged),
+                "removed": report.removed,
+                "size": report.size,
+            }
+            for report in plan.reports
+        ],
+        "events": [
+            {"type": event.type.value, "id": event.id, "name": event.name} for event in plan.events
+        ],
+        "errors": [
+            {
+                "kind": error.kind.value,
+                "subject": error.subject,
+                "message": error.message,
+                "rule": error.rule,
+            }
+            for error in plan.errors
+        ],
+        "warnings": list(plan.warnings),
+    }

@@ -487,7 +487,7 @@ class _Planner:
             outcome = self.remove_one(current, current_reference, processed, origin)
             if isinstance(outcome, _Prune):
                 current, current_reference = outcome.parent, ""
-                origin = f"a dangling parent of image {outcome.child} (RM-D8)"
+                origin = f"a dangling parent of image {outcome.child[:12]} (RM-D8)"
                 continue
             failure = outcome
             break
@@ -735,9 +735,9 @@ class _Planner:
                 refused.append(container.id)  # decision 19: a ghost in podman's database
                 continue
             if options.force:
-                rule, why = "RM-C5", f"force: the container uses image {image.id}"
+                rule, why = "RM-C5", f"force: the container uses image {image.id[:12]}"
             else:
-                rule, why = "RM-C4", f"an external container using image {image.id}"
+                rule, why = "RM-C4", f"an external container using image {image.id[:12]}"
             self.effects.append(RemoveContainer(container.id, image.id, rule, why))
             self.state.remove_container(position)
         if refused:
@@ -757,7 +757,7 @@ class _Planner:
         record = self.snapshot.images[position]
         for name in self.state.names_of(position):
             self.effects.append(
-                Untag(image.id, name, "RM-D6", f"dropped with the record of image {image.id}")
+                Untag(image.id, name, "RM-D6", f"dropped with the record of image {image.id[:12]}")
             )
         self.effects.append(DeleteImage(image.id, "RM-D5", why))
         self.state.delete_image(position)
@@ -768,7 +768,7 @@ class _Planner:
                     LayerID(layer_id),
                     "SF-D-7" if mapped else "SF-D-6",
                     f"{'a mapped layer' if mapped else 'no longer used'} after deleting image "
-                    f"{image.id}",
+                    f"{image.id[:12]}",
                 )
             )
             self.state.delete_layer(layer_id)

@@ -9,6 +9,7 @@ built with ``libimage.spec.builders``; a plan is checked on its reports, errors
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -27,6 +28,7 @@ from libimage.pure.plan import (
     RemoveOptions,
     RunContainerHook,
     Untag,
+    plan_to_json,
 )
 from libimage.pure.remove import bundle_requests, bundles_for_listing, plan_removal
 from libimage.pure.semantics import PODMAN_4_3, SEED, Semantics
@@ -1000,3 +1002,28 @@ def test_plans_accept_stored_images_as_values() -> None:
     bundling = bundle_requests(snap, ["foo:v2"], RemoveOptions(), Context())
     assert isinstance(bundling.bundles[0].image, StoredImage)
     assert bundling.bundles[0].image.id == ids["A"]
+
+
+def test_plan_to_json_is_a_json_document() -> None:
+    """The plan's JSON form (docs/removal.md): keys, effect names, reports, errors."""
+    snap, ids = _store_in_use()
+    result = plan(snap, ["foo", "nonexistent"], force=True, container_hook=True)
+    document = json.loads(json.dumps(plan_to_json(result)))
+    assert list(document) == ["effects", "reports", "events", "errors", "warnings"]
+    assert [e["effect"] for e in document["effects"]] == [
+        "run-container-hook",
+        "remove-container",
+        "untag",
+        "delete-image",
+        "delete-layer",
+    ]
+    assert document["effects"][1]["container"] == ids["C"]
+    assert document["reports"] == [
+        {"id": ids["A"], "untagged": ["localhost/foo:latest"], "removed": True, "size": 0}
+    ]
+    assert document["events"] == [
+        {"type": "remove", "id": ids["A"], "name": "localhost/foo:latest"}
+    ]
+    assert [(e["kind"], e["subject"]) for e in document["errors"]] == [
+        ("ErrImageUnknown", "nonexistent")
+    ]
