@@ -61,17 +61,7 @@ from libimage.adapters.cli import (
     one_line,
 )
 from libimage.pure.errors import ErrorKind, Failure, LibimageError
-from libimage.pure.plan import (
-    DeleteImage,
-    DeleteLayer,
-    Effect,
-    RemovalPlan,
-    RemoveContainer,
-    RemoveImageReport,
-    RemoveOptions,
-    RunContainerHook,
-    Untag,
-)
+from libimage.pure.plan import RemovalPlan, RemoveImageReport, RemoveOptions, plan_to_json
 
 NO_NAMES = "image name or ID must be specified"  # POD-R-17
 ALL_WITH_NAMES = "when using the --all switch, you may not pass any images names or IDs"
@@ -157,22 +147,6 @@ def error_text(errors: Sequence[Failure]) -> str:
     return f"Error: {len(messages)} errors occurred:\n\t{points}\n"
 
 
-def effect_json(effect: Effect) -> dict[str, str]:
-    """One effect as a JSON object: its kind, its subject, the rule and why."""
-    match effect:
-        case Untag(image=image, name=name):
-            subject = {"Image": image, "Name": name}
-        case RemoveContainer(container=container, image=image):
-            subject = {"Container": container, "Image": image}
-        case DeleteImage(image=image):
-            subject = {"Image": image}
-        case DeleteLayer(layer=layer):
-            subject = {"Layer": layer}
-        case RunContainerHook(image=image):
-            subject = {"Image": image}
-    return {"Effect": type(effect).__name__, **subject, "Rule": effect.rule, "Why": effect.why}
-
-
 def plan_json(
     plan: RemovalPlan,
     *,
@@ -181,24 +155,19 @@ def plan_json(
     replanned: bool,
     warnings: Sequence[str],
 ) -> dict[str, Any]:
-    """The ``--format json`` document of a plan (``docs/rmi.md``)."""
-    return {
-        "DryRun": dry_run,
-        "Applied": applied,
-        "Replanned": replanned,
-        "Effects": [effect_json(effect) for effect in plan.effects],
-        "Reports": [
-            {"Id": r.id, "Untagged": list(r.untagged), "Removed": r.removed, "Size": r.size}
-            for r in plan.reports
-        ],
-        "Events": [{"Id": e.id, "Name": e.name, "Type": e.type.value} for e in plan.events],
-        "Errors": [
-            {"Kind": f.kind.value, "Subject": f.subject, "Message": f.message, "Rule": f.rule}
-            for f in plan.errors
-        ],
-        "Warnings": list(warnings),
-        "ExitCode": exit_code(plan.errors),
-    }
+    """The ``--format json`` document: :func:`~libimage.pure.plan.plan_to_json` and the run.
+
+    The plan's keys (``effects`` with rule and why, ``reports``, ``events``,
+    ``errors``), then ``warnings`` (the store's and the plan's), ``dry_run``,
+    ``applied`` (something was written), ``replanned`` (the store changed between the
+    first read and the write locks, SF-K-5) and ``exit_code`` (decision 13).
+    """
+    document = plan_to_json(plan)
+    document["warnings"] = list(warnings)
+    document.update(
+        dry_run=dry_run, applied=applied, replanned=replanned, exit_code=exit_code(plan.errors)
+    )
+    return document
 
 
 def remove_options(args: argparse.Namespace) -> RemoveOptions:

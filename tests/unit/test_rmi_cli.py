@@ -246,13 +246,13 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path: Path) -> None:
     document = json.loads(out)
     assert code == 0
     assert only_warnings(err)
-    assert document["DryRun"] is True
-    assert document["Applied"] is False
-    assert [e["Effect"] for e in document["Effects"]] == ["Untag", "DeleteImage", "DeleteLayer"]
-    assert document["Effects"][2]["Layer"] == layer
-    assert all(e["Rule"] and e["Why"] for e in document["Effects"])
-    assert document["Reports"] == [
-        {"Id": A, "Untagged": ["localhost/one:1"], "Removed": True, "Size": 0}
+    assert document["dry_run"] is True
+    assert document["applied"] is False
+    assert [e["effect"] for e in document["effects"]] == ["untag", "delete-image", "delete-layer"]
+    assert document["effects"][2]["layer"] == layer
+    assert all(e["rule"] and e["why"] for e in document["effects"])
+    assert document["reports"] == [
+        {"id": A, "untagged": ["localhost/one:1"], "removed": True, "size": 0}
     ]
     assert _tree(root, run_root) == before
     # The real run prints the same lines and removes the image, its layer and its data.
@@ -271,13 +271,13 @@ def test_json_lists_errors_with_their_kind(tmp_path: Path) -> None:
     document = json.loads(out)
     assert code == 1
     assert err.endswith("Error: nonexistent: image not known\n")
-    assert document["Errors"] == [
+    assert document["errors"] == [
         {
-            "Kind": "ErrImageUnknown",
-            "Subject": "nonexistent",
-            "Message": "nonexistent: image not known",
-            "Rule": document["Errors"][0]["Rule"],
+            "kind": "ErrImageUnknown",
+            "subject": "nonexistent",
+            "message": "nonexistent: image not known",
+            "rule": document["errors"][0]["rule"],
         }
     ]
-    assert document["ExitCode"] == 1
-    assert document["Effects"] == []
+    assert document["exit_code"] == 1
+    assert document["effects"] == []
