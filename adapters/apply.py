@@ -788,6 +788,13 @@ def _drop_layers(store: _Store, doomed: set[str]) -> None:
         store.save(store.layers)
     mounts = [m for m in store.mounts.records if _string(m, "id") not in doomed]
     if len(mounts) != len(store.mounts.records):
+        if store.held.mountpoints is None:
+            # Decision 11: its lock file is missing and is never created; without the
+            # lock the file is not ours to write (SF-K-7). podman drops stale entries.
+            store.warnings.append(
+                f"{store.mounts.display} lists deleted layers but has no lock file; left as is"
+            )
+            return
         store.mounts.records = mounts
         store.save(store.mounts)
 
@@ -844,7 +851,11 @@ def _remove_stale_temporaries(store: _Store) -> None:
 
 
 def _unreferenced(store: _Store, candidates: Iterable[str]) -> list[str]:
-    """The candidate layers nothing else uses: no image, no container, no child that stays."""
+    """The candidate layers nothing else uses: no image, no container, no child that stays.
+
+    A candidate with a child outside the set is used; dropping it from the set makes
+    its own parent used in turn (a worklist, linear in the number of layers).
+    """
     present = {_string(r, "id") for r in store.layers.records}
     chosen = [layer for layer in dict.fromkeys(candidates) if layer in present]
     used: set[str] = set()
@@ -855,15 +866,15 @@ def _unreferenced(store: _Store, candidates: Iterable[str]) -> list[str]:
         used.add(_string(record, "layer"))
         used.add(_string(record, "id"))
         used.update(_strings(record, "names"))
+    parent_of = {_string(r, "id"): _string(r, "parent") for r in store.layers.records}
     remaining = set(chosen) - used
-    changed = True
-    while changed:
-        changed = False
-        for record in store.layers.records:
-            parent = _string(record, "parent")
-            if parent in remaining and _string(record, "id") not in remaining:
-                remaining.discard(parent)
-                changed = True
+    # Every layer outside the set keeps its parent.
+    pending = [parent for layer, parent in parent_of.items() if layer not in remaining]
+    while pending:
+        parent = pending.pop()
+        if parent in remaining:
+            remaining.discard(parent)
+            pending.append(parent_of.get(parent, ""))
     return [layer for layer in chosen if layer in remaining]
 
 

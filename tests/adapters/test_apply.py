@@ -591,3 +591,20 @@ def test_the_intent_finishes_layers_no_image_names_any_more(base: Base, tmp_path
     assert (store.root / "vfs" / "dir" / bb.top_layer).exists()
     assert not (store.root / "vfs-layers" / INTENT_NAME).exists()
     assert podman_view(store) == model_view(read_snapshot(store.options()).snapshot)
+
+
+def test_podman_containers_are_refused_not_removed(tmp_path: Path) -> None:
+    """Decision 19: ``-f`` never removes a container podman's database knows; nothing is
+    written, and podman still lists the image with its container."""
+    store = PodmanStore.create(tmp_path)
+    image_id = store.import_image("localhost/pc:1", {"pc.txt": b"pc"})
+    container = store.podman_container(image_id, "pc-container")
+    state = file_bytes(store)
+    outcome = remove_images(store.options(), ["pc:1"], RemoveOptions(force=True), context_of(store))
+    assert [e.kind for e in outcome.errors] == [ErrorKind.PODMAN_CONTAINER]
+    assert container in outcome.errors[0].message
+    assert "podman rm" in outcome.errors[0].message
+    assert not outcome.applied
+    assert file_bytes(store) == state
+    (entry,) = store.images_json()
+    assert (entry["Id"], entry["Containers"]) == (image_id, 1)
