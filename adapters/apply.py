@@ -90,12 +90,14 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import queue
 import re
 import stat
 import struct
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from pyrsistent.typing import PVector
@@ -142,6 +144,7 @@ from libimage.pure.plan import (
     DeleteImage,
     DeleteLayer,
     Event,
+    EventType,
     RemovalPlan,
     RemoveContainer,
     RemoveImageReport,
@@ -207,6 +210,68 @@ class RemovalOutcome:
     @property
     def events(self) -> PVector[Event]:
         return self.plan.events
+
+
+# -- events (EV-1..EV-4) ----------------------------------------------------------------------
+
+EVENT_CHANNEL_CAPACITY = 100  # EV: the seed's channel holds 100 events
+EVENT_SEND_TIMEOUT = 2.0  # seconds an event may wait for room before it is dropped
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeEvent:
+    """An event as the runtime's channel delivers it: the plan's event and its time (EV-1)."""
+
+    id: str
+    name: str
+    time: datetime
+    type: EventType
+
+
+class EventChannel:
+    """The runtime's event channel (``Runtime.EventChannel()``, EV-1): a bounded queue.
+
+    :func:`remove_images` sends the plan's events (EV-2..EV-4) once the plan has been
+    carried out (not for a dry run). As in the seed, the channel holds
+    :data:`EVENT_CHANNEL_CAPACITY` events; an event that finds no room within
+    ``send_timeout`` seconds is dropped, and the drop is reported as a warning.
+    Receive with :meth:`get` (blocking) or iterate over the events waiting now.
+    """
+
+    def __init__(
+        self, capacity: int = EVENT_CHANNEL_CAPACITY, send_timeout: float = EVENT_SEND_TIMEOUT
+    ) -> None:
+        self._queue: queue.Queue[RuntimeEvent] = queue.Queue(capacity)
+        self._send_timeout = send_timeout
+
+    def send(self, event: Event, when: datetime) -> str | None:
+        """Queue ``event`` stamped ``when``; a warning if it had to be dropped."""
+        try:
+            self._queue.put(
+                RuntimeEvent(event.id, event.name, when, event.type), timeout=self._send_timeout
+            )
+        except queue.Full:
+            return f"unable to write {event.type.value} event for image {event.id}: dropped"
+        return None
+
+    def get(self, timeout: float | None = None) -> RuntimeEvent:
+        """The next event; raises :class:`queue.Empty` after ``timeout`` seconds."""
+        return self._queue.get(timeout=timeout)
+
+    def __iter__(self) -> Iterator[RuntimeEvent]:
+        """The events waiting now, oldest first (does not block)."""
+        while True:
+            try:
+                yield self._queue.get_nowait()
+            except queue.Empty:
+                return
+
+
+def _send_events(channel: EventChannel | None, plan: RemovalPlan) -> list[str]:
+    if channel is None:
+        return []
+    now = datetime.now(UTC)
+    return [w for event in plan.events if (w := channel.send(event, now)) is not None]
 
 
 # -- raw metadata -------------------------------------------------------------------------
@@ -1033,6 +1098,7 @@ def remove_images(
     dry_run: bool = False,
     container_hook: ContainerHook | None = None,
     fault: FaultInjector | None = None,
+    events: EventChannel | None = None,
 ) -> RemovalOutcome:
     """``RemoveImages(names, options)`` on the store ``store_options`` names.
 
@@ -1042,8 +1108,9 @@ def remove_images(
     crashed writer left (module docstring), re-plans if the store changed since the
     read (SF-K-5), and applies the plan (:func:`apply_plan`). Without store effects
     and without anything to recover, no lock is taken for writing and nothing is
-    written. ``fault`` defaults to the test-only environment variables
-    (:class:`~libimage.adapters.atomic.FaultInjector`).
+    written. The plan's events go to ``events`` once it has been carried out (never
+    for a dry run; EV-2..EV-4). ``fault`` defaults to the test-only environment
+    variables (:class:`~libimage.adapters.atomic.FaultInjector`).
 
     Raises :class:`~libimage.pure.errors.LibimageError` for store errors (kind
     ``STORE_*``, message naming the file) and refusals (``INVALID_RECORD_ID``).
@@ -1059,6 +1126,7 @@ def remove_images(
         return RemovalOutcome(plan, dry_run=True, warnings=_unique(warnings, plan.warnings))
     _run_hooks(plan, container_hook)
     if not _has_store_effects(plan) and not recovery_wanted(layout, first.snapshot):
+        warnings.extend(_send_events(events, plan))
         return RemovalOutcome(plan, warnings=_unique(warnings, plan.warnings))
     replanned = False
     with _locked_store(layout) as (held, dirs):
@@ -1076,6 +1144,7 @@ def remove_images(
         store.warnings.extend(_orphans(store))
         warnings.extend(store.warnings)
         saves, removed = tuple(store.saves), tuple(store.removed)
+    warnings.extend(_send_events(events, plan))
     return RemovalOutcome(
         plan,
         applied=bool(saves or removed),
@@ -1102,7 +1171,9 @@ def _unique(first: Iterable[str], second: Iterable[str]) -> tuple[str, ...]:
 __all__ = [
     "INTENT_NAME",
     "ApplyResult",
+    "EventChannel",
     "RemovalOutcome",
+    "RuntimeEvent",
     "apply_plan",
     "recovery_wanted",
     "remove_images",

@@ -30,7 +30,7 @@ from support.podman import PodmanStore, requires_podman, tree_state
 
 from libimage.adapters import apply as apply_module
 from libimage.adapters import atomic
-from libimage.adapters.apply import INTENT_NAME, apply_plan, remove_images
+from libimage.adapters.apply import INTENT_NAME, EventChannel, apply_plan, remove_images
 from libimage.adapters.atomic import StoreWriteError
 from libimage.adapters.locks import store_write_locks
 from libimage.adapters.runtime import Runtime
@@ -42,6 +42,7 @@ from libimage.pure.plan import (
     DeleteImage,
     DeleteLayer,
     Effect,
+    EventType,
     RemovalPlan,
     RemoveContainer,
     RemoveOptions,
@@ -608,3 +609,28 @@ def test_podman_containers_are_refused_not_removed(tmp_path: Path) -> None:
     assert file_bytes(store) == state
     (entry,) = store.images_json()
     assert (entry["Id"], entry["Containers"]) == (image_id, 1)
+
+
+def test_events_reach_the_channel_after_the_removal(base: Base, tmp_path: Path) -> None:
+    """EV-3, POD-E-1: ``rmi aa:1`` (untag only) sends Untag then Remove; a dry run sends
+    nothing; an event that finds the channel full is dropped with a warning."""
+    store = copy_of(base, tmp_path)
+    channel = EventChannel()
+    remove_images(
+        store.options(), ["aa:1"], RemoveOptions(), context_of(store), dry_run=True, events=channel
+    )
+    assert list(channel) == []
+    remove_images(store.options(), ["aa:1"], RemoveOptions(), context_of(store), events=channel)
+    received = list(channel)
+    assert [(e.type, e.id, e.name) for e in received] == [
+        (EventType.UNTAG, base.aa, "localhost/aa:1"),
+        (EventType.REMOVE, base.aa, "localhost/aa:1"),
+    ]
+    assert all(e.time.tzinfo is not None for e in received)
+    tiny = EventChannel(capacity=1, send_timeout=0.01)
+    outcome = remove_images(
+        store.options(), ["aa:2"], RemoveOptions(), context_of(store), events=tiny
+    )
+    assert len(list(tiny)) == 1
+    assert len(outcome.plan.events) > 1
+    assert any("dropped" in w for w in outcome.warnings)
