@@ -228,7 +228,7 @@ def path_match(pattern: str, name: str) -> GlobResult:
             index = 0
             while index < len(name_bytes) and name_bytes[index] != 0x2F:
                 retry = _match_chunk(chunk, name_bytes[index + 1 :])
-                if isinstance(retry, BadPattern):
+                if isinstance(retry, BadPattern):  # pragma: no cover - it parsed above
                     return BAD_PATTERN
                 rest, matched = retry
                 if matched and not (not pattern_bytes and rest):

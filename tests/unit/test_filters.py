@@ -385,6 +385,7 @@ KEY_CASES = [
     KeyCase("label values are case-sensitive", ["label=color=RED"], []),
     KeyCase("seed: no wildcards in label keys", ["label=col*"], []),
     KeyCase("podman 4.3.1: label key wildcard", ["label=col*"], ["localhost/aa:1", "localhost/child:latest", "quay.io/org/bb:2"], PODMAN_4_3),
+    KeyCase("podman 4.3.1: a plain key is literal", ["label=env"], ["localhost/aa:1"], PODMAN_4_3),
     KeyCase("podman 4.3.1: wildcard with value", ["label=*o*=red"], ["localhost/aa:1"], PODMAN_4_3),
     # FL-T11, FL-R*, POD-F-3, POD-F-4
     KeyCase("reference short", ["reference=aa"], ["localhost/aa:1"]),
@@ -639,6 +640,12 @@ GLOB_CASES = [
     GlobCase("a\\", "a", BAD_PATTERN),
     GlobCase("x[", "a", BAD_PATTERN),
     GlobCase("*x[", "abc", BAD_PATTERN),
+    GlobCase("a*[", "abc", BAD_PATTERN),
+    GlobCase("[\\", "a", BAD_PATTERN),
+    GlobCase("[\udcff]", "a", BAD_PATTERN),  # invalid UTF-8 in a class
+    GlobCase("a*b", "acb/b", False),
+    GlobCase("x*", "abc", False),
+    GlobCase("x*[", "abc", BAD_PATTERN),
     # runes: ? and classes take one character, other bytes compare exactly
     GlobCase("?", "é", True),
     GlobCase("[é]", "é", True),
@@ -656,6 +663,7 @@ def test_decode_rune_rejects_invalid_utf8() -> None:
     """Go's utf8.DecodeRune: invalid or truncated sequences are U+FFFD, one byte wide."""
     assert decode_rune("€".encode(), 0) == (0x20AC, 3)
     assert decode_rune(b"\xe2\x82", 0) == (0xFFFD, 1)
+    assert decode_rune(b"\xe2\x82\x41", 0) == (0xFFFD, 1)
     assert decode_rune(b"\xed\xa0\x80", 0) == (0xFFFD, 1)  # a surrogate
     assert decode_rune(b"\xff", 0) == (0xFFFD, 1)
     assert decode_rune("\U0001f600".encode(), 0) == (0x1F600, 4)
@@ -708,6 +716,17 @@ UNTIL_CASES = [
     UntilCase("FL-U4 lower-case z", "2000-01-01z", 'parsing time "2000-01-01z" as "2006-01-02Z07:00": cannot parse "z" as "Z07:00"'),
     UntilCase("FL-U4 ten fraction digits (Go 1.19)", "2000-01-01T00:00:00.1234567891", 'parsing time "2000-01-01T00:00:00.1234567891": extra text: "1"'),
     UntilCase("FL-U4 dangling dot", "2000-01-01T00:00:00.", 'parsing time "2000-01-01T00:00:00.": extra text: "."'),
+    UntilCase("FL-U4 bad zone sign (observed)", "2000-01-01T00:00x01:00-", 'parsing time "2000-01-01T00:00x01:00-" as "2006-01-02T15:04Z07:00": cannot parse "-" as "Z07:00"'),
+    UntilCase("FL-U4 non-ASCII is quoted as bytes (observed)", "2000-01-0é", 'parsing time "2000-01-0\\xc3\\xa9" as "2006-01-02": cannot parse "0\\xc3\\xa9" as "02"'),
+    UntilCase("FL-U4 quote and backslash", '2000-01-0"\\', 'parsing time "2000-01-0\\"\\\\" as "2006-01-02": cannot parse "0\\"\\\\" as "02"'),
+    UntilCase("FL-U4 hour not a number", "2000-01-01Tx", 'parsing time "2000-01-01Tx" as "2006-01-02T15": cannot parse "x" as "15"'),
+    UntilCase("FL-U4 minute", "2000-01-01T10:61", 'parsing time "2000-01-01T10:61": minute out of range'),
+    UntilCase("FL-U4 second", "2000-01-01T10:00:60", 'parsing time "2000-01-01T10:00:60": second out of range'),
+    UntilCase("FL-U4 one-digit minute", "2000-01-01T10:6", 'parsing time "2000-01-01T10:6" as "2006-01-02T15:04": cannot parse "6" as "04"'),
+    UntilCase("FL-U4 zone too short (observed)", "2000-01-01T10:00:00+01", 'parsing time "2000-01-01T10:00:00+01" as "2006-01-02T15:04Z07:00": cannot parse ":00+01" as "Z07:00"'),
+    UntilCase("FL-U3 comma fraction after seconds (Go takes it)", "2000-01-01T00:00:00,5", 946_684_800 * SECOND + 500_000_000),
+    UntilCase("FL-U5 seconds out of range", "99999999999999999999", 'failed to parse value as time or duration: "99999999999999999999"'),
+    UntilCase("FL-U5 bad fraction", "1.x", 'failed to parse value as time or duration: "1.x"'),
     UntilCase("FL-U5 not a time", "notatime", 'failed to parse value as time or duration: "notatime"'),
     UntilCase("FL-U5 no fraction digits", "5.", 'failed to parse value as time or duration: "5."'),
     UntilCase("FL-U5 exponent", "1e5", 'failed to parse value as time or duration: "1e5"'),
@@ -740,6 +759,15 @@ def test_until_instant(case: UntilCase) -> None:
         ("1\u03bcs", 1_000),
         ("9223372036854775807ns", 9_223_372_036_854_775_807),
         ("9223372036854775808ns", None),
+        ("99999999999999999999ns", None),
+        ("1.99999999999999999999999s", 2_000_000_000),  # float64, as in Go
+        ("2562048h", None),
+        (".9223372036854775809s", 922_337_203),
+        ("9223372036.9s", None),
+        ("9223372036s854775808ns", None),
+        ("5124095h", None),
+        ("1.5x", None),
+        ("x", None),
         ("", None),
         ("-", None),
         ("1", None),
@@ -760,6 +788,31 @@ def test_parse_go_duration(text: str, expected: int | None) -> None:
 def test_parse_go_int64(text: str, expected: int | None) -> None:
     """strconv.ParseInt(s, 10, 64) as FL-U5 uses it."""
     assert parse_go_int64(text) == expected
+
+
+def test_manifest_filter_on_an_unreadable_manifest() -> None:
+    """FL-T10, FL-P9: a manifest that cannot be read fails the filter; corrupted → skipped."""
+    broken = with_record(
+        image("m", ["localhost/m:1"], layers=layer_chain("m1")), top_layer="d" * 64
+    )
+    broken = replace(broken, blobs=broken.blobs.discard("manifest"))
+    snap = snapshot([broken])
+    outcome = filter_images(snap, list(snap.images), ["manifest=false"], context())
+    assert outcome.images == pvector()
+    assert [e.rule for e in outcome.errors] == ["EX-1"]
+
+
+def test_compiled_filters_in_group_order() -> None:
+    """FL-P4: every compiled filter, group by group."""
+    compiled = compile_filters(STORE, ["id=x", "label=a", "id=y"], context())
+    assert isinstance(compiled, CompiledFilters)
+    assert [f.spec.text for f in compiled.filters] == ["id=x", "id=y", "label=a"]
+    assert [f.negate for f in compiled.filters] == [False, False, False]
+
+
+def test_bad_pattern_text() -> None:
+    """Go's path.ErrBadPattern text."""
+    assert str(BAD_PATTERN) == "syntax error in pattern"
 
 
 def test_until_needs_the_clock() -> None:

@@ -321,6 +321,13 @@ def test_csv_errors(value: str, message: str) -> None:
     assert str(raised.value).endswith(message)
 
 
+def test_csv_without_a_record() -> None:
+    """Go encoding/csv: only empty lines is EOF (podman: `invalid argument "\\n" ...: EOF`)."""
+    with pytest.raises(CommandError) as raised:
+        split_filter_flags(["\n"])
+    assert str(raised.value) == 'invalid argument "\\n" for "-f, --filter" flag: EOF'
+
+
 def test_empty_filter_value_adds_nothing() -> None:
     """pflag: an empty --filter value adds no filter."""
     assert split_filter_flags(["", "id=x"]) == ["id=x"]

@@ -196,6 +196,23 @@ def test_summary_problems_keep_fallbacks() -> None:
     ]
 
 
+def test_summary_of_an_image_without_its_layer() -> None:
+    """IP-13, IP-5: a missing top layer makes every fact a problem, in podman's order of asking."""
+    lost = with_record(image("lost", [], layers=layer_chain("gone")), top_layer="7" * 64)
+    snap = snapshot([lost])
+    summary = summarize(snap, snap.images[0])
+    assert (summary.size, summary.virtual_size, summary.dangling) == (-1, -1, False)
+    assert [p.message.split(" of image")[0].split(" image")[0] for p in summary.problems] == [
+        "checking if",
+        "retrieving label for",
+        "retrieving size",
+        "retrieving parent",
+    ]
+    assert 'error locating layer with ID "' + "7" * 64 + '": layer not known' in (
+        summary.problems[2].message
+    )
+
+
 def test_summary_object_keys_in_podman_order() -> None:
     """POD-I-4, POD-I-6: key order as podman 4.3.1 prints it; omitted keys when empty/false."""
     full = ImageSummary(
@@ -448,6 +465,18 @@ JSON_CASES = [
 def test_go_json(case: JsonCase) -> None:
     """json.MarshalIndent(v, "", "    ") as podman prints it."""
     assert go_json(case.value) == case.text
+
+
+def test_go_json_rejects_other_values() -> None:
+    """Only JSON's own value types are encoded; false is written as false."""
+    assert go_json([False]) == "[\n    false\n]"
+    with pytest.raises(TypeError):
+        go_json(1.5)
+
+
+def test_tabulate_nothing() -> None:
+    """No rows, no output."""
+    assert tabulate([]) == ""
 
 
 def test_go_json_string_quotes_and_backslashes() -> None:
