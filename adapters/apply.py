@@ -88,6 +88,7 @@ removal), ``LIBIMAGE_FAULT_IN_WRITE=k`` inside the ``k``-th temporary file; see
 from __future__ import annotations
 
 import fcntl
+import gc
 import json
 import os
 import queue
@@ -887,9 +888,23 @@ def apply_plan(
 
 
 def _apply_loaded(store: _Store, plan: RemovalPlan) -> None:
-    batch = _batch(store, plan)
-    _preflight(store, batch)
-    _run_phases(store, batch)
+    with _collector_paused():
+        batch = _batch(store, plan)
+        _preflight(store, batch)
+        _run_phases(store, batch)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The raw records are millions of long-lived acyclic objects at 100,000 images: the
+    cyclic collector would rescan them again and again while the batch is built."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 # -- recovery ----------------------------------------------------------------------------------

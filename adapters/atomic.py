@@ -54,7 +54,7 @@ import re
 import secrets
 import signal
 import stat
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -345,20 +345,29 @@ def _id_map(item: Any) -> dict[str, int]:
     return canonical
 
 
-def go_record(record: Mapping[str, Any], fields: Sequence[tuple[str, str]], encoder: Any) -> Any:
+_ALWAYS_WRITTEN = frozenset({_Kind.STRING_ALWAYS, _Kind.TIME, _Kind.INT_ALWAYS})
+_KINDS_OF: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+
+
+def go_record(record: Mapping[str, Any], fields: tuple[tuple[str, str], ...], encoder: Any) -> Any:
     """One record as an ordered dict in Go's field order; unknown keys kept after them."""
-    kinds = dict(fields)
+    kinds = _KINDS_OF.get(fields)
+    if kinds is None:
+        kinds = _KINDS_OF[fields] = dict(fields)
     known: dict[str, Any] = {}
     unknown: dict[str, Any] = {}
     for key, value in record.items():
-        name = canonical_key(key, kinds)
+        name = key if key in kinds else canonical_key(key, kinds)
         if name is None:
             unknown[key] = value
         else:
             known[name] = value  # compat: Go's decoder lets a later spelling win
     out: dict[str, Any] = {}
     for name, kind in fields:
-        written, value = _field_value(kind, known.get(name), encoder)
+        value = known.get(name)
+        if value is None and kind not in _ALWAYS_WRITTEN:
+            continue  # omitempty: an absent or null field is not written
+        written, value = _field_value(kind, value, encoder)
         if written:
             out[name] = value
     # SF-I-24: Go drops keys it does not know; we keep them (newer writers' data).
