@@ -18,7 +18,7 @@ import stat
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyrsistent import pvector
-from support.podman import PodmanStore, requires_podman, tree_state
+from support.podman import CommandFailed, PodmanStore, requires_podman, tree_state
 
 from libimage.adapters import apply as apply_module
 from libimage.adapters import atomic
@@ -634,3 +634,70 @@ def test_events_reach_the_channel_after_the_removal(base: Base, tmp_path: Path) 
     assert len(list(tiny)) == 1
     assert len(outcome.plan.events) > 1
     assert any("dropped" in w for w in outcome.warnings)
+
+
+# -- overlay (SF-L-3, SF-D-11) ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def overlay_base(tmp_path_factory: pytest.TempPathFactory) -> tuple[PodmanStore, str]:
+    store = replace(PodmanStore.create(tmp_path_factory.mktemp("overlay-base")), driver="overlay")
+    try:
+        parent = store.import_image("localhost/ov-parent:1", {"p.txt": b"p"})
+    except CommandFailed as error:  # pragma: no cover - depends on the kernel
+        pytest.skip(f"overlay does not work here: {error}")
+    child = store.child_image(parent, "localhost/ov-child:1", {"c.txt": b"c"})
+    return store, store.buildah_container(child)
+
+
+def _overlay_listing(store: PodmanStore) -> dict[str, list[str]]:
+    home = store.root / "overlay"
+    return {
+        "layers": sorted(p.name for p in home.iterdir() if p.name != "l"),
+        "links": sorted(f"{p.name} -> {p.readlink()}" for p in (home / "l").iterdir()),
+        "images": sorted(p.name for p in (store.root / "overlay-images").iterdir()),
+        "containers": sorted(p.name for p in (store.root / "overlay-containers").iterdir()),
+    }
+
+
+@pytest.mark.parametrize("args", [["-f", "ov-child:1"], ["-a", "-f"]], ids=["child", "all"])
+def test_overlay_layers_and_links_go_as_podman_removes_them(
+    overlay_base: tuple[PodmanStore, str], tmp_path: Path, args: list[str]
+) -> None:
+    """Overlay: the layer directory and its ``l/<LINKID>`` link go, ``l/`` stays; the
+    metadata files are byte-identical to podman's after the same removal."""
+    base_store, _container = overlay_base
+    ours = base_store.copy_to(tmp_path / "ours")
+    theirs = base_store.copy_to(tmp_path / "theirs")
+    names = [a for a in args if not a.startswith("-")]
+    remove_images(ours.options(), names, RemoveOptions(force=True), context_of(ours))
+    theirs.run("rmi", *args)
+    for kind in ("images", "layers", "containers"):
+        path = f"overlay-{kind}/{kind}.json"
+        assert (ours.root / path).read_bytes() == (theirs.root / path).read_bytes()
+    assert _overlay_listing(ours) == _overlay_listing(theirs)
+    assert podman_view(ours) == podman_view(theirs)
+
+
+def test_a_mounted_overlay_layer_is_refused(
+    overlay_base: tuple[PodmanStore, str], tmp_path: Path
+) -> None:
+    """A mounted container layer is not deleted under the mount: refused, nothing written."""
+    base_store, container = overlay_base
+    store = base_store.copy_to(tmp_path)
+    mounted = store.buildah("mount", container, check=False)
+    if mounted.returncode != 0:  # pragma: no cover - depends on the kernel
+        pytest.skip(f"cannot mount: {mounted.stderr}")
+    try:
+        metadata = {
+            kind: (store.root / f"overlay-{kind}" / f"{kind}.json").read_bytes()
+            for kind in ("images", "layers", "containers")
+        }
+        with pytest.raises(StoreWriteError, match="is mounted"):
+            remove_images(
+                store.options(), ["ov-child:1"], RemoveOptions(force=True), context_of(store)
+            )
+        for kind, data in metadata.items():
+            assert (store.root / f"overlay-{kind}" / f"{kind}.json").read_bytes() == data
+    finally:
+        store.buildah("umount", container, check=False)
