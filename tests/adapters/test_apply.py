@@ -701,3 +701,29 @@ def test_a_mounted_overlay_layer_is_refused(
             assert (store.root / f"overlay-{kind}" / f"{kind}.json").read_bytes() == data
     finally:
         store.buildah("umount", container, check=False)
+
+
+def test_a_read_only_file_system_changes_nothing(base: Base, tmp_path: Path) -> None:
+    """EROFS (a read-only bind mount of the store): one error naming the file, exit 125 in
+    the CLI, and nothing written."""
+    store = copy_of(base, tmp_path / "store")
+    view = tmp_path / "read-only-view"
+    view.mkdir()
+    bound = subprocess.run(
+        ["mount", "--bind", "-o", "ro", str(store.root), str(view)],
+        capture_output=True,
+        check=False,
+    )
+    if bound.returncode != 0:  # pragma: no cover - depends on privileges
+        pytest.skip(f"cannot bind-mount: {bound.stderr.decode().strip()}")
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(view)], check=False)
+        state = file_bytes(store)
+        read_only = replace(store, root=view)
+        with pytest.raises(LibimageError) as raised:
+            remove_images(read_only.options(), ["solo:1"], RemoveOptions(), context_of(read_only))
+        assert "read-only file system" in str(raised.value).lower()
+        assert str(view) in str(raised.value)
+        assert file_bytes(store) == state
+    finally:
+        subprocess.run(["umount", str(view)], check=False)
