@@ -48,6 +48,7 @@ from libimage.spec.builders import (
     in_additional_store,
     layer,
     layer_chain,
+    missing_config,
     snapshot,
     with_record,
 )
@@ -1027,3 +1028,29 @@ def test_plan_to_json_is_a_json_document() -> None:
     assert [(e["kind"], e["subject"]) for e in document["errors"]] == [
         ("ErrImageUnknown", "nonexistent")
     ]
+
+
+def test_rm_d8_pruned_parents_error_is_the_original_references() -> None:
+    """RM-D8: the dangling parent is read-only; its error comes back for ``c:1``, whose
+    image is already deleted (and reported), and the parent fires no event (RM-D0)."""
+    base = image("base", [], layers=layer_chain("b"))
+    child = child_of(base, "c", ["localhost/c:1"])
+    snap = snapshot([in_additional_store(base), child])
+    result = plan(snap, ["c:1"])
+    assert reports(result) == [(child.id, ["localhost/c:1"], True)]
+    assert messages(result) == [f'cannot remove read-only image "{base.id}"']
+    assert events(result) == [("remove", child.id, "localhost/c:1")]
+    assert image_ids(interpret(snap, result)) == [base.id]
+
+
+def test_quirk_lt_c4_unreadable_child_counts_as_no_children() -> None:
+    """RM-D3, LT-C4: a child whose config cannot be read makes "has children" fail; the
+    failure is a warning and counts as "no children", so P is reported removed while
+    its layer stays under the child's."""
+    p = image("P", ["localhost/p:1"], layers=layer_chain("p"))
+    c = missing_config(child_of(p, "C", ["localhost/c:1"]))
+    snap = snapshot([p, c])
+    result = plan(snap, ["p:1"])
+    assert reports(result) == [(p.id, ["localhost/p:1"], True)]
+    assert any(w.startswith("Failed to determine if an image is a parent") for w in result.warnings)
+    assert layer_ids(interpret(snap, result)) == layer_ids(snap)
