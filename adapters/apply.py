@@ -486,11 +486,9 @@ class _Store:
         self.remove("root", self.layers_dir, layer_id)
 
     def _remove_overlay_link(self, layer_id: str) -> None:
-        layer_fd = self.dirs.dir("root", "overlay", layer_id)
-        if layer_fd is None:
-            return
         display = self.dirs.path("root", "overlay", layer_id, "link")
-        data = read_file_bytes(layer_fd, "link", display)
+        with self.dirs.transient("root", "overlay", layer_id) as layer_fd:
+            data = None if layer_fd is None else read_file_bytes(layer_fd, "link", display)
         if data is None:
             return
         link_id = data.decode("ascii", errors="replace").strip()
@@ -500,23 +498,22 @@ class _Store:
         links_fd = self.dirs.dir("root", "overlay", "l")
         if links_fd is None:
             return
+        link_display = self.dirs.path("root", "overlay", "l", link_id)
         try:
             target = os.readlink(link_id, dir_fd=links_fd)
         except FileNotFoundError:
             return
         except OSError as error:
-            self.warnings.append(
-                f"{self.dirs.path('root', 'overlay', 'l', link_id)}: {os_detail(error)}; left alone"
-            )
+            self.warnings.append(f"{link_display}: {os_detail(error)}; left alone")
             return
         if target != f"../{layer_id}/diff":
             self.warnings.append(
-                f"{self.dirs.path('root', 'overlay', 'l', link_id)} points to "
-                f"{json.dumps(target)}, not to layer {layer_id}; left alone"
+                f"{link_display} points to {json.dumps(target)}, not to layer {layer_id}; "
+                "left alone"
             )
             return
-        unlink_if_present(links_fd, link_id, self.dirs.path("root", "overlay", "l", link_id))
-        self.removed.append(self.dirs.path("root", "overlay", "l", link_id))
+        unlink_if_present(links_fd, link_id, link_display)
+        self.removed.append(link_display)
 
     # -- intent ---------------------------------------------------------------------
 
@@ -742,8 +739,14 @@ def _preflight(store: _Store, batch: _Batch) -> None:
         }
         root_device = store.dirs.device("root")
         for layer_id in batch.layers:
-            merged = store.dirs.dir("root", "overlay", layer_id, "merged")
-            on_other_device = merged is not None and os.fstat(merged).st_dev != root_device
+            with store.dirs.transient("root", "overlay", layer_id) as layer_fd:
+                merged = None
+                if layer_fd is not None:
+                    try:
+                        merged = os.stat("merged", dir_fd=layer_fd, follow_symlinks=False)
+                    except FileNotFoundError:
+                        merged = None
+            on_other_device = merged is not None and merged.st_dev != root_device
             if layer_id in mounted or on_other_device:
                 raise StoreWriteError(
                     store.dirs.path("root", "overlay", layer_id, "merged"),

@@ -54,8 +54,8 @@ import re
 import secrets
 import signal
 import stat
-from collections.abc import Callable, Iterable, Mapping
-from contextlib import suppress
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -523,11 +523,46 @@ class StoreDirs:
         self._fds[key] = fd
         return fd
 
+    @contextmanager
+    def transient(self, base: str, *components: str) -> Iterator[int | None]:
+        """Like :meth:`dir`, for a directory of one record: its descriptor is not kept.
+
+        The parent is reached (and kept) as :meth:`dir` does; the last component is
+        opened for the ``with`` block only, so that walking 100,000 layers never holds
+        100,000 descriptors.
+        """
+        key = (base, *components)
+        cached = self._fds.get(key)
+        if cached is not None or not components:
+            yield cached
+            return
+        parent = self.dir(base, *components[:-1])
+        if parent is None:
+            yield None
+            return
+        name = check_component(components[-1])
+        try:
+            fd = os.open(name, _OPEN_DIR, dir_fd=parent)
+        except FileNotFoundError:
+            yield None
+            return
+        except OSError as error:
+            if error.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise StoreWriteError(
+                    self.path(*key), "not a directory (a symbolic link is not followed)"
+                ) from error
+            raise StoreWriteError(self.path(*key), os_detail(error)) from error
+        try:
+            yield fd
+        finally:
+            os.close(fd)
+
     def forget(self, base: str, *components: str) -> None:
         """Close a cached descriptor of a directory that was removed (and those below it)."""
         key = (base, *components)
-        for cached in [k for k in self._fds if k[: len(key)] == key and len(k) > 1]:
-            os.close(self._fds.pop(cached))
+        if len(self._fds) > len(self.paths) and any(k[: len(key)] == key for k in self._fds):
+            for cached in [k for k in self._fds if k[: len(key)] == key and len(k) > 1]:
+                os.close(self._fds.pop(cached))
 
 
 def read_file_bytes(dir_fd: int, name: str, display: str) -> bytes | None:
