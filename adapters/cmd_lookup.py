@@ -41,7 +41,13 @@ from libimage.adapters.cli import (
 )
 from libimage.adapters.runtime import Runtime
 from libimage.pure.errors import ErrorKind, LibimageError
-from libimage.pure.lookup import LookupOptions, LookupResult, StepOutcome, TraceStep
+from libimage.pure.lookup import (
+    ExistsResult,
+    LookupOptions,
+    LookupResult,
+    StepOutcome,
+    TraceStep,
+)
 from libimage.pure.manifest import is_manifest_list
 from libimage.pure.semantics import PROFILES
 
@@ -122,7 +128,21 @@ def run_exists(invocation: Invocation) -> int:
         raise CommandError(checked.failure.message)
     if checked.corruption is not None:
         invocation.stderr.write(f"ERROR: {one_line(checked.corruption.message)}\n")
+    return exists_exit_code(checked)
+
+
+def exists_exit_code(checked: ExistsResult) -> int:
+    """``podman image exists``'s exit code: 0 exists, 1 does not, 125 error (EX-1)."""
+    if checked.failure is not None:
+        return EXIT_ERROR
     return EXIT_OK if checked.exists else EXIT_NOT_FOUND
+
+
+def lookup_exit_code(result: LookupResult) -> int:
+    """``libimage lookup``'s exit code: 0 found, 1 unknown image, 125 other errors."""
+    if result.failure is None:
+        return EXIT_OK
+    return EXIT_NOT_FOUND if result.failure.kind is ErrorKind.IMAGE_UNKNOWN else EXIT_ERROR
 
 
 @_store_errors
@@ -207,7 +227,5 @@ def run_lookup(invocation: Invocation) -> int:
         if result.image is not None:
             out.write(result.image.id + "\n")
     if result.failure is not None:
-        exit_code = EXIT_NOT_FOUND if result.failure.kind is ErrorKind.IMAGE_UNKNOWN else EXIT_ERROR
         invocation.stderr.write(f"Error: {one_line(result.failure.message)}\n")
-        return exit_code
-    return EXIT_OK
+    return lookup_exit_code(result)

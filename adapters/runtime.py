@@ -289,6 +289,7 @@ class Runtime:
             variant_choice=system.variant_choice,
             store_graph_root=layout.graph_root,
             store_driver=layout.driver,
+            store_run_root=layout.run_root,
         )
 
     # -- lookups -----------------------------------------------------------------------

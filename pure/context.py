@@ -42,10 +42,11 @@ class Context:
     now_ns: int | None = None
     utc_offset_seconds: int = 0
     # The runtime's own store (decision 8): a ``containers-storage:[spec]`` name whose
-    # spec names this graph root (and this driver, when it names one) is resolved in
-    # the snapshot; any other store is refused. Empty: no store is "ours".
+    # spec names this store (graph root, driver, run root: TR-3) is resolved in the
+    # snapshot; any other store is refused. Empty: no store is "ours".
     store_graph_root: str = ""
     store_driver: str = ""
+    store_run_root: str = ""
     # SN-3..SN-5: why the registries configuration did not load (None: it did). Short-name
     # resolution then fails, which a lookup reports as "image not known" (LK-7).
     registries_error: Failure | None = None

@@ -57,6 +57,7 @@ from libimage.pure.manifest import (
     is_corrupted,
     is_manifest_list,
     load_manifest_list,
+    open_image,
 )
 from libimage.pure.platform import (
     normalize_platform,
@@ -84,6 +85,7 @@ from libimage.pure.transport import (
     digest_positions,
     get_store_image,
     parse_image_name,
+    resolve_image,
 )
 
 __all__ = [
@@ -157,6 +159,9 @@ class LookupResult:
     failure: Failure | None = None
     trace: PVector[TraceStep] = field(default_factory=pvector)
     warnings: PVector[str] = field(default_factory=pvector)
+    # The parsed ``containers-storage:`` reference the image was found through (TR-4);
+    # upstream keeps it with the image and opens the image through it (EX-1).
+    storage_reference: StorageReference | None = None
 
     @property
     def found(self) -> bool:
@@ -262,7 +267,14 @@ class _Lookup:
     ) -> None:
         self.trace.append(TraceStep(candidate, rule, outcome, detail, image_id))
 
-    def chosen(self, image: StoredImage, resolved_name: str, shown: str, rule: str) -> _Done:
+    def chosen(
+        self,
+        image: StoredImage,
+        resolved_name: str,
+        shown: str,
+        rule: str,
+        reference: StorageReference | None = None,
+    ) -> _Done:
         detail = f"resolved name {go_quote(resolved_name)}"
         self.step(shown, rule, StepOutcome.CHOSEN, detail, image.id)
         return _Done(
@@ -271,6 +283,7 @@ class _Lookup:
                 resolved_name=resolved_name,
                 trace=pvector(self.trace),
                 warnings=pvector(self.warnings),
+                storage_reference=reference,
             )
         )
 
@@ -299,7 +312,10 @@ class _Lookup:
 
     def lookup(self, name: str) -> None:
         semantics = self.semantics
-        store = StoreIdentity(self.context.store_graph_root, self.context.store_driver)
+        context = self.context
+        store = StoreIdentity(
+            context.store_graph_root, context.store_driver, context.store_run_root
+        )
         parsed = parse_image_name(self.snapshot, name, semantics, store)
         typed_nil = False
         if isinstance(parsed, Failure):
@@ -386,7 +402,7 @@ class _Lookup:
             self.step(str(ref), "TR-4", StepOutcome.NOT_IN_STORE, "containers-storage reference")
             failure = Failure(ErrorKind.IMAGE_UNKNOWN, name, "image not known", "TR-4")
             raise self.failed(failure, name)
-        raise self.chosen(image, "", name, "TR-4")
+        raise self.chosen(image, "", name, "TR-4", ref)
 
     def platform_options(self) -> _Wanted:
         """LK-5: empty options take the context's choices, then ``NormalizePlatform``."""
@@ -664,14 +680,39 @@ class ExistsResult:
 
 def check_exists(snapshot: Snapshot, name: str, context: Context | None = None) -> ExistsResult:
     """``Exists`` with its reasons (EX-1); :func:`exists` is the plain answer."""
+    context = context or Context()
     found = lookup_image(snapshot, name, LookupOptions(), context)
     if found.failure is not None:
         if found.failure.kind is ErrorKind.IMAGE_UNKNOWN:
             return ExistsResult(False, None, None, found)
         return ExistsResult(False, found.failure, None, found)
     assert found.image is not None
-    corruption = is_corrupted(snapshot, found.image, name)
+    reference = found.storage_reference
+    if reference is None:
+        corruption = is_corrupted(snapshot, found.image, name)
+    else:
+        corruption = _opened_through(snapshot, found.image, reference, name, context.host)
     return ExistsResult(corruption is None, None, corruption, found)
+
+
+def _opened_through(
+    snapshot: Snapshot, image: StoredImage, reference: StorageReference, name: str, host: Platform
+) -> Failure | None:
+    """EX-1 for an image found through ``containers-storage:``: upstream opens it through
+    the parsed reference, which resolves on its own terms (TR-4 step 2), not by ID."""
+    if not isinstance(load_manifest_list(snapshot, image), Failure):
+        return None
+    resolved = resolve_image(snapshot, reference, host)
+    failure = resolved if isinstance(resolved, Failure) else open_image(snapshot, resolved)
+    if failure is None:
+        return None
+    return Failure(
+        ErrorKind.IMAGE_CORRUPTED,
+        name,
+        f"Image {name} exists in local storage but may be corrupted "
+        f"(remove the image to resolve the issue): {failure.message}",
+        "EX-1",
+    )
 
 
 def exists(snapshot: Snapshot, name: str, context: Context | None = None) -> bool | Failure:

@@ -50,6 +50,11 @@ class Semantics:
     # added "sif". Observed with podman 4.3.1 (`image exists sif:x`, `atomic:a/b:1`).
     atomic_transport_registered: bool
     sif_transport_registered: bool
+    # TR-3, decision 8: which store a ``containers-storage:[spec]`` names. containers/storage
+    # 1.37 (seed) recognises its open store by graph root (and driver, if given); 1.43
+    # also needs the same run root, and fills a missing root from the defaults
+    # (so such a spec names another store). Observed with podman 4.3.1.
+    store_spec_needs_run_root: bool
 
     # Listing (behaviour-list-remove.md FL-P6, POD-F-10, POD-F-12, POD-F-15).
     filter_negation: bool  # POD-F-15: `key!=value`
@@ -82,6 +87,7 @@ SEED = Semantics(
     normalize_name_error_drops_error_prefix=False,
     atomic_transport_registered=True,
     sif_transport_registered=False,
+    store_spec_needs_run_root=False,
     filter_negation=False,
     repeated_filter_same_value_allowed=False,
     filter_format_message_mentions_negation=False,
@@ -102,6 +108,7 @@ PODMAN_4_3 = Semantics(
     normalize_name_error_drops_error_prefix=True,
     atomic_transport_registered=False,
     sif_transport_registered=True,
+    store_spec_needs_run_root=True,
     filter_negation=True,
     repeated_filter_same_value_allowed=True,
     filter_format_message_mentions_negation=True,

@@ -145,10 +145,11 @@ ParsedName = StorageReference | ForeignReference | NotATransportReference | Fail
 
 @dataclass(frozen=True, slots=True)
 class StoreIdentity:
-    """The runtime's store as ``GetStore`` compares it: graph root and driver."""
+    """The runtime's store as ``GetStore`` compares it: graph root, driver, run root."""
 
     graph_root: str
     driver: str
+    run_root: str = ""
 
 
 # --------------------------------------------------------------------------- helpers
@@ -342,17 +343,29 @@ def parse_store_spec(text: str) -> tuple[StoreSpec | None, str] | Failure:
     return StoreSpec(driver, graph_root, run_root, pvector(options)), rest
 
 
-def names_this_store(spec: StoreSpec, store: StoreIdentity) -> bool:
-    """``GetStore``'s test for an open store: same graph root, and same driver if named.
+def names_this_store(spec: StoreSpec, store: StoreIdentity, semantics: Semantics) -> bool:
+    """``GetStore``'s test for an already open store (TR-3).
 
-    >>> names_this_store(StoreSpec("", "/var/lib/x/"), StoreIdentity("/var/lib/x", "vfs"))
+    The same graph root, and the same driver when the spec names one; with
+    ``Semantics.store_spec_needs_run_root`` (containers/storage 1.43) also the same
+    run root, so a spec without a run root never names an open store.
+
+    >>> from libimage.pure.semantics import PODMAN_4_3, SEED
+    >>> ours = StoreIdentity("/var/lib/x", "vfs", "/run/x")
+    >>> names_this_store(StoreSpec("", "/var/lib/x/"), ours, SEED)
     True
-    >>> names_this_store(StoreSpec("overlay", "/var/lib/x"), StoreIdentity("/var/lib/x", "vfs"))
+    >>> names_this_store(StoreSpec("", "/var/lib/x/"), ours, PODMAN_4_3)
+    False
+    >>> names_this_store(StoreSpec("overlay", "/var/lib/x", "/run/x"), ours, PODMAN_4_3)
     False
     """
     if not store.graph_root or not spec.graph_root:
         return False
     if go_clean(spec.graph_root) != go_clean(store.graph_root):
+        return False
+    if semantics.store_spec_needs_run_root and (
+        not spec.run_root or go_clean(spec.run_root) != go_clean(store.run_root)
+    ):
         return False
     return spec.driver in ("", store.driver)
 
@@ -430,6 +443,23 @@ def parse_store_reference(snapshot: Snapshot, text: str) -> StorageReference | F
     return StorageReference(named, image_id)
 
 
+def _incomplete_spec(spec: StoreSpec, semantics: Semantics) -> str:
+    """Why ``GetStore`` refuses a spec for a store it does not know, before any I/O.
+
+    containers/storage 1.37 needs both roots; 1.43 fills a missing one from its
+    defaults and only refuses a spec with neither ("" = it would open a store).
+    """
+    if semantics.store_spec_needs_run_root:
+        if not spec.graph_root and not spec.run_root:
+            return "no storage runroot or graphroot specified"
+        return ""
+    if not spec.graph_root:
+        return "no storage root specified"
+    if not spec.run_root:
+        return "no storage runroot specified"
+    return ""
+
+
 # --------------------------------------------------------------------------- TR-1, TR-2
 
 
@@ -473,18 +503,13 @@ def parse_image_name(
     if isinstance(split, Failure):
         return NotATransportReference(split.message, transport)
     spec, rest = split
-    if spec is not None and not names_this_store(spec, store):
-        if not spec.graph_root:
-            return NotATransportReference(
-                f"no storage root specified: incomplete options in {name}", transport
-            )
-        if not spec.run_root:
-            return NotATransportReference(
-                f"no storage runroot specified: incomplete options in {name}", transport
-            )
+    if spec is not None and not names_this_store(spec, store, semantics):
+        refusal = _incomplete_spec(spec, semantics)
+        if refusal:
+            return NotATransportReference(f"{refusal}: incomplete options in {name}", transport)
         message = (
             f"{name}: the store specification names another store "
-            f"({go_quote(go_clean(spec.graph_root))}), not this runtime's "
+            f"({go_quote(go_clean(spec.graph_root or '.'))}), not this runtime's "
             f"({go_quote(store.graph_root)}); it is not opened (decision 8)"
         )
         return Failure(ErrorKind.NAMES_ANOTHER_STORE, name, message, "TR-3")
@@ -548,40 +573,61 @@ def _multi_arch_matches(
     return not isinstance(snapshot.content.big_data(image, f"manifest-{chosen}"), Unreadable)
 
 
+def resolve_image(
+    snapshot: Snapshot, ref: StorageReference, host: Platform
+) -> StoredImage | Failure:
+    """``storageReference.resolveImage`` without a system context (TR-4 step 2).
+
+    Without an ID: the image holding the reference's name (ST-2); else, for a
+    digested name, the images whose digest list holds the digest and that have a
+    stored name of the same repository (the first, replaced by a later one whose
+    manifest list would choose that digest for the host platform). With an ID (given
+    or found): that image, which must have a stored name of the reference's
+    repository when the reference has a name. Failures (kind ``IMAGE_UNKNOWN``)
+    carry upstream's texts; ``GetStoreImage`` turns them into "image not known",
+    ``Exists`` reports them as corruption (EX-1).
+    """
+    image_id = ref.image_id
+    loaded: StoredImage | None = None
+    named = ref.named
+    if not image_id and named is not None:
+        loaded = find_in_store(snapshot, str(named))
+        image_id = loaded.id if loaded is not None else ""
+    if not image_id and named is not None and named.digest:
+        digest = named.digest
+        for candidate in images_with_digest(snapshot, digest):
+            if image_matches_repo(candidate, named) and (
+                loaded is None or _multi_arch_matches(snapshot, candidate, digest, host)
+            ):
+                loaded, image_id = candidate, candidate.id
+    if not image_id:
+        message = (
+            f"reference {go_quote(str(ref))} does not resolve to an image ID: "
+            "identifier is not an image"
+        )
+        return Failure(ErrorKind.IMAGE_UNKNOWN, str(ref), message, "TR-4")
+    if loaded is None:
+        loaded = find_in_store(snapshot, image_id)
+        if loaded is None:
+            message = f"reading image {go_quote(image_id)}: image not known"
+            return Failure(ErrorKind.IMAGE_UNKNOWN, image_id, message, "TR-4")
+    if named is not None and not image_matches_repo(loaded, named):
+        return Failure(ErrorKind.IMAGE_UNKNOWN, str(ref), "identifier is not an image", "TR-4")
+    return loaded
+
+
 def get_store_image(
     snapshot: Snapshot, ref: StorageReference, host: Platform
 ) -> StoredImage | None:
     """``GetStoreImage``: the image a storage reference names, or None (TR-4).
 
-    1. A reference with a name: ``store.Image(name)`` (ST-2); found → done.
-    2. Else resolve: without an ID but with a digest, take the images whose digest
-       list holds the digest and that have a stored name of the same repository;
-       the first wins, and a later one replaces it when its manifest list would
-       choose that digest for the host platform. Without an ID → None. With an ID,
-       ``store.Image(id)``, which must have a stored name of the reference's
-       repository when the reference has a name.
-
-    No short names, no manifest-list instance choice, no platform check.
+    A reference with a name first tries ``store.Image(name)`` (ST-2): found → done,
+    whatever the reference's ID says. Otherwise :func:`resolve_image`. No short
+    names, no manifest-list instance choice, no platform check.
     """
     if ref.named is not None:
         found = find_in_store(snapshot, str(ref.named))
         if found is not None:
             return found
-    image_id = ref.image_id
-    loaded: StoredImage | None = None
-    if not image_id and ref.named is not None and ref.named.digest:
-        digest = ref.named.digest
-        for candidate in images_with_digest(snapshot, digest):
-            if image_matches_repo(candidate, ref.named) and (
-                loaded is None or _multi_arch_matches(snapshot, candidate, digest, host)
-            ):
-                loaded, image_id = candidate, candidate.id
-    if not image_id:
-        return None
-    if loaded is None:
-        loaded = find_in_store(snapshot, image_id)
-        if loaded is None:
-            return None
-    if ref.named is not None and not image_matches_repo(loaded, ref.named):
-        return None
-    return loaded
+    resolved = resolve_image(snapshot, ref, host)
+    return None if isinstance(resolved, Failure) else resolved

@@ -411,6 +411,19 @@ class TestExists:
         broken = with_record(image("x", ["localhost/broken:latest"]), top_layer=hex_id("gone"))
         assert exists(snapshot([broken]), "broken", SEED_CONTEXT) is False
 
+    def test_storage_name_is_opened_through_its_reference(self) -> None:
+        """EX-1, TR-4: ``name@id`` finds the image by name, but opening resolves the ID,
+        whose image lacks the name: "corrupted" (observed with podman 4.3.1)."""
+        name = f"containers-storage:quay.io/other/img:v1@{A_ID}"
+        checked = check_exists(lk10_store(), name, SEED_CONTEXT)
+        assert checked.lookup.image is not None
+        assert checked.lookup.image.id == B_ID
+        assert checked.exists is False
+        assert checked.corruption is not None
+        assert checked.corruption.message.endswith(": identifier is not an image")
+        plain = "containers-storage:quay.io/other/img:v1"
+        assert exists(lk10_store(), plain, SEED_CONTEXT) is True
+
     def test_missing_config_still_exists(self) -> None:
         """EX-1 opens the image without its config (observed with podman 4.3.1)."""
         broken = missing_config(image("x", ["localhost/broken:latest"], layers=layer_chain("x")))

@@ -39,7 +39,7 @@ from libimage.spec.builders import (
 A_ID = "140f4e" + hex_id("A")[6:]
 HEX = "0123456789abcdef" * 4
 DIGEST = f"sha256:{HEX}"
-OURS = StoreIdentity("/var/lib/ours", "vfs")
+OURS = StoreIdentity("/var/lib/ours", "vfs", "/run/ours")
 HOST = Platform("linux", "amd64")
 
 
@@ -174,39 +174,52 @@ class TestStoreSpec:
         assert failure.kind is kind
 
     @pytest.mark.parametrize(
-        ("spec", "ours"),
+        ("spec", "seed", "podman"),
         [
-            (StoreSpec("", "/var/lib/ours"), True),
-            (StoreSpec("vfs", "/var/lib/ours/", "/run/other"), True),
-            (StoreSpec("", "/var/lib/./ours"), True),
-            (StoreSpec("overlay", "/var/lib/ours"), False),
-            (StoreSpec("", "/var/lib/other"), False),
+            (StoreSpec("", "/var/lib/ours"), True, False),
+            (StoreSpec("vfs", "/var/lib/ours/", "/run/other"), True, False),
+            (StoreSpec("", "/var/lib/./ours", "/run/ours/"), True, True),
+            (StoreSpec("vfs", "/var/lib/ours", "/run/ours"), True, True),
+            (StoreSpec("overlay", "/var/lib/ours", "/run/ours"), False, False),
+            (StoreSpec("", "/var/lib/other", "/run/ours"), False, False),
         ],
-        ids=["root", "driver-and-runroot", "unclean", "other-driver", "other-root"],
+        ids=["root", "other-runroot", "unclean", "all", "other-driver", "other-root"],
     )
-    def test_names_this_store(self, spec: StoreSpec, ours: bool) -> None:
-        """containers-storage ``GetStore``: graph root, then driver if given; no run root."""
-        assert names_this_store(spec, OURS) is ours
+    def test_names_this_store(self, spec: StoreSpec, seed: bool, podman: bool) -> None:
+        """``GetStore``: graph root, then driver if given; storage 1.43 also the run root."""
+        assert names_this_store(spec, OURS, SEED) is seed
+        assert names_this_store(spec, OURS, PODMAN_4_3) is podman
 
 
 class TestDecision8:
     """A spec naming this store is resolved here; another store is refused, not opened."""
 
     def test_our_store(self) -> None:
-        result = parsed("containers-storage:[vfs@/var/lib/ours+/run/x]busybox")
-        assert isinstance(result, StorageReference)
-        assert result.store == StoreSpec("vfs", "/var/lib/ours", "/run/x")
+        for semantics in (SEED, PODMAN_4_3):
+            result = parsed("containers-storage:[vfs@/var/lib/ours+/run/ours]busybox", semantics)
+            assert isinstance(result, StorageReference)
+            assert result.store == StoreSpec("vfs", "/var/lib/ours", "/run/ours")
 
     def test_another_store(self) -> None:
-        result = parsed("containers-storage:[/var/lib/other+/run/other]busybox")
-        assert isinstance(result, Failure)
-        assert result.kind is ErrorKind.NAMES_ANOTHER_STORE
-        assert "containers-storage:[/var/lib/other+/run/other]busybox" in result.message
+        for semantics in (SEED, PODMAN_4_3):
+            result = parsed("containers-storage:[/var/lib/other+/run/other]busybox", semantics)
+            assert isinstance(result, Failure)
+            assert result.kind is ErrorKind.NAMES_ANOTHER_STORE
+            assert "containers-storage:[/var/lib/other+/run/other]busybox" in result.message
 
-    def test_another_store_without_run_root_fails_like_upstream(self) -> None:
-        """GetStore refuses "no storage runroot specified" before touching the disk."""
-        result = parsed("containers-storage:[/var/lib/other]busybox")
-        assert isinstance(result, NotATransportReference)
+    def test_without_run_root(self) -> None:
+        """storage 1.37 refuses a spec without run root for a store it does not know
+        (before any I/O); 1.43 fills in its default, which opens another store."""
+        seed = parsed("containers-storage:[/var/lib/other]busybox")
+        assert isinstance(seed, NotATransportReference)
+        podman = parsed("containers-storage:[/var/lib/ours]busybox", PODMAN_4_3)
+        assert isinstance(podman, Failure)
+        assert podman.kind is ErrorKind.NAMES_ANOTHER_STORE
+
+    def test_neither_root(self) -> None:
+        for semantics in (SEED, PODMAN_4_3):
+            result = parsed("containers-storage:[vfs@:opt]busybox", semantics)
+            assert isinstance(result, NotATransportReference)
 
 
 class TestParseStoreReference:
