@@ -552,9 +552,11 @@ class _Lookup:
                 Failure(ErrorKind.IMAGE_UNKNOWN, candidate, message, instance.rule), candidate
             )
         assert not isinstance(chosen, Failure)
-        platform = platforms[0]
-        detail = f"{chosen} (wanted {platform.os}/{platform.architecture}"
-        detail += f"/{platform.variant})" if platform.variant else ")"
+        assert not isinstance(listed, Failure)
+        entry = next(entry for entry in listed.entries if entry.digest == chosen)
+        detail = f"entry {chosen}"
+        if entry.platform is not None:
+            detail += f" for {_platform_text(entry.platform)}"
         self.step(candidate, "ML-5", StepOutcome.MANIFEST_LIST_INSTANCE, detail, instance.id)
         return instance
 
