@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import os
 import pwd
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from libimage.adapters.host import host_platform
 from libimage.adapters.locks import (
@@ -61,6 +62,12 @@ from libimage.pure.lookup import (
 from libimage.pure.registries import RegistriesConfig
 from libimage.pure.semantics import SEED, Semantics
 from libimage.pure.snapshot import Snapshot
+
+if TYPE_CHECKING:  # removal is imported when it is used: lookups stay lean
+    from pyrsistent.typing import PVector
+
+    from libimage.adapters.apply import ContainerHook, EventChannel, RemovalOutcome
+    from libimage.pure.plan import RemoveImageReport, RemoveOptions
 
 DEFAULT_BIG_FILES_TEMPORARY_DIR = "/var/tmp"
 
@@ -157,6 +164,7 @@ class Runtime:
         self._read: ReadResult | None = None
         self._reads = 0
         self._closed = False
+        self._events: EventChannel | None = None
 
     # -- construction ----------------------------------------------------------------
 
@@ -318,6 +326,66 @@ class Runtime:
         if isinstance(resolved, Failure):
             raise LibimageError(resolved)
         return resolved
+
+    # -- removal -----------------------------------------------------------------------
+
+    def event_channel(self) -> EventChannel:
+        """``EventChannel()`` (EV-1): the runtime's events, created on the first call.
+
+        Without a channel no events are produced; once it exists, every removal sends
+        its Remove and Untag events to it (EV-2..EV-4) after it has been carried out.
+        """
+        self._check_open()
+        if self._events is None:
+            from libimage.adapters.apply import EventChannel
+
+            self._events = EventChannel()
+        return self._events
+
+    def remove_images(
+        self,
+        names: Sequence[str],
+        options: RemoveOptions | None = None,
+        *,
+        container_hook: ContainerHook | None = None,
+    ) -> tuple[PVector[RemoveImageReport], PVector[Failure]]:
+        """``RemoveImages(names, options)`` (RM-1): the reports and the per-name errors.
+
+        ``None`` options are all defaults (RM-1). ``container_hook`` is the seed's
+        ``RemoveContainerFunc`` (set ``options.container_hook`` for the plan to call
+        it, RM-C2). Store errors and refusals are raised
+        (:class:`~libimage.pure.errors.LibimageError`); see
+        :func:`libimage.adapters.apply.remove_images`, and :meth:`remove_images_outcome`
+        for the plan, the warnings and a dry run.
+        """
+        outcome = self.remove_images_outcome(names, options, container_hook=container_hook)
+        return outcome.reports, outcome.errors
+
+    def remove_images_outcome(
+        self,
+        names: Sequence[str],
+        options: RemoveOptions | None = None,
+        *,
+        dry_run: bool = False,
+        container_hook: ContainerHook | None = None,
+    ) -> RemovalOutcome:
+        """:meth:`remove_images` with everything the removal noticed (plan, warnings)."""
+        from libimage.adapters.apply import remove_images
+        from libimage.pure.plan import RemoveOptions
+
+        self._check_open()
+        outcome = remove_images(
+            self._store_options,
+            names,
+            options if options is not None else RemoveOptions(),
+            self.context(),
+            dry_run=dry_run,
+            container_hook=container_hook,
+            events=self._events,
+        )
+        if outcome.applied:
+            self._read = None  # our own write: the next call reads the store again
+        return outcome
 
     def shutdown(self) -> None:
         """Forget the snapshot; the runtime cannot be used afterwards (seed ``Shutdown``)."""

@@ -727,3 +727,28 @@ def test_a_read_only_file_system_changes_nothing(base: Base, tmp_path: Path) -> 
         assert file_bytes(store) == state
     finally:
         subprocess.run(["umount", str(view)], check=False)
+
+
+def test_the_runtime_removes_and_sends_events(base: Base, tmp_path: Path) -> None:
+    """The façade: ``Runtime.remove_images`` returns (reports, errors) as RM-1 says, feeds
+    the event channel, and sees its own change on the next lookup."""
+    store = copy_of(base, tmp_path)
+    runtime = Runtime.from_options(store.options(), semantics=PODMAN_4_3)
+    assert runtime.exists("aa:1")
+    channel = runtime.event_channel()
+    assert runtime.event_channel() is channel
+    reports, errors = runtime.remove_images(["aa:1", "nonexistent"])
+    assert [(r.id, list(r.untagged), r.removed) for r in reports] == [
+        (base.aa, ["localhost/aa:1"], False)
+    ]
+    assert [e.message for e in errors] == ["nonexistent: image not known"]
+    assert [(e.type, e.name) for e in channel] == [
+        (EventType.UNTAG, "localhost/aa:1"),
+        (EventType.REMOVE, "localhost/aa:1"),
+    ]
+    assert not runtime.exists("aa:1")
+    assert runtime.exists("aa:2")
+    dry = runtime.remove_images_outcome(["aa:2"], dry_run=True)
+    assert dry.dry_run
+    assert list(channel) == []
+    assert runtime.exists("aa:2")
