@@ -127,8 +127,8 @@ def first_csv_record(text: str) -> list[str]:
     lines are ignored. Raises :class:`_CsvError` with Go's message (line and 1-based
     byte column).
 
-    >>> first_csv_record('a=1,"b=2,3",c=""')
-    ['a=1', 'b=2,3', 'c=""']
+    >>> first_csv_record('a=1,"b=2,3","c=""x"')
+    ['a=1', 'b=2,3', 'c="x']
     """
     lines = _csv_lines(text)
     number = 0
