@@ -42,6 +42,7 @@ import enum
 import re
 from bisect import bisect_left
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from pyrsistent import pvector
 from pyrsistent.typing import PVector
@@ -233,6 +234,19 @@ def _parses(name: str) -> bool:
     return True
 
 
+# The platform rules are pure functions of a few strings, asked again on every lookup.
+@lru_cache(maxsize=1024)
+def _normalized_platform(
+    os_name: str, arch: str, variant: str, host: Platform, keep_default_variant: bool
+) -> tuple[str, str, str]:
+    return normalize_platform(os_name, arch, variant, host, keep_default_variant)
+
+
+@lru_cache(maxsize=4096)
+def _platform_matches(expected: Platform, image: Platform, host: Platform) -> bool:
+    return platform_matches_podman(expected, image, host)
+
+
 def _ambiguous(snapshot: Snapshot, text: str) -> bool:
     """True if some store has several IDs starting with ``text`` (ST-2's silent case)."""
     index = snapshot.index
@@ -407,7 +421,7 @@ class _Lookup:
     def platform_options(self) -> _Wanted:
         """LK-5: empty options take the context's choices, then ``NormalizePlatform``."""
         options, context = self.options, self.context
-        os_name, arch, variant = normalize_platform(
+        os_name, arch, variant = _normalized_platform(
             options.os or context.os_choice,
             options.architecture or context.architecture_choice,
             options.variant or context.variant_choice,
@@ -600,7 +614,7 @@ class _Lookup:
         if isinstance(platform, Failure):
             return True  # upstream ignores this (fatal) error during lookups
         expected = Platform(wanted.os, wanted.architecture, wanted.variant)
-        if platform_matches_podman(expected, platform, host):
+        if _platform_matches(expected, platform, host):
             return True
         detail = f"image is {_platform_text(platform)}, expected {_platform_text(expected, host)}"
         if wanted.any:

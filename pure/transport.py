@@ -30,6 +30,7 @@ from __future__ import annotations
 import posixpath
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from pyrsistent import pvector
 from pyrsistent.typing import PVector
@@ -167,19 +168,20 @@ def go_clean(path: str) -> str:
     return cleaned
 
 
-def registered_transports(semantics: Semantics) -> tuple[str, ...]:
+@lru_cache(maxsize=16)
+def registered_transports(semantics: Semantics) -> frozenset[str]:
     """The transport names ``ParseImageName`` knows in this profile (TR-1).
 
     >>> from libimage.pure.semantics import SEED
     >>> "atomic" in registered_transports(SEED), "sif" in registered_transports(SEED)
     (True, False)
     """
-    names = list(_COMMON_TRANSPORTS)
+    names = set(_COMMON_TRANSPORTS)
     if semantics.atomic_transport_registered:
-        names.append("atomic")
+        names.add("atomic")
     if semantics.sif_transport_registered:
-        names.append("sif")
-    return tuple(names)
+        names.add("sif")
+    return frozenset(names)
 
 
 def _parses(text: str) -> Reference | Failure:
