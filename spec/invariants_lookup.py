@@ -22,6 +22,7 @@ records; they import no test framework, so the oracle can reuse them.
 
 from __future__ import annotations
 
+import json
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -82,8 +83,6 @@ def list_entry_digests(snapshot: Snapshot, image: StoredImage) -> frozenset[str]
     Read straight from the ``manifest`` item with a plain JSON reader: the invariant
     must not lean on the code it checks.
     """
-    import json
-
     data = snapshot.content.big_data(image, MANIFEST_KEY)
     if isinstance(data, Unreadable) or not is_multi_image(guess_mime_type(data)):
         return None
