@@ -82,12 +82,12 @@ FAULT_IN_WRITE = "LIBIMAGE_FAULT_IN_WRITE"
 class StoreWriteError(LibimageError):
     """Writing or deleting something in the store failed; the message names the path.
 
-    Carries kind ``STORE_UNREADABLE`` (the store cannot be used as it is), exit 125
-    in the CLI; the type tells a write failure apart from a read failure.
+    Carries kind ``STORE_UNWRITABLE`` (exit 125 in the CLI), which tells a write
+    failure apart from a read failure.
     """
 
     def __init__(self, path: str, detail: str) -> None:
-        super().__init__(Failure(ErrorKind.STORE_UNREADABLE, path, f"{path}: {detail}", "SF-A-1"))
+        super().__init__(Failure(ErrorKind.STORE_UNWRITABLE, path, f"{path}: {detail}", "SF-A-1"))
         self.path = path
 
 

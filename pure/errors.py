@@ -77,6 +77,7 @@ class ErrorKind(enum.Enum):
     STORE_MISSING = "ErrStoreMissing"  # the graph root or a required lock file is absent
     STORE_UNREADABLE = "ErrStoreUnreadable"  # a store file exists but cannot be read
     STORE_CORRUPT = "ErrStoreCorrupt"  # a non-empty metadata file that does not parse
+    STORE_UNWRITABLE = "ErrStoreUnwritable"  # a write failed (ENOSPC, EROFS, EACCES, immutable)
 
     # Store configuration (SF-CF-1..6, SF-RO-1): a malformed storage.conf or driver option.
     STORE_CONFIG = "ErrStoreConfig"
