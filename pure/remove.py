@@ -376,8 +376,6 @@ class _Working:
         ]
 
     def remove_container(self, position: int) -> None:
-        if position in self.removed_containers:
-            return
         self.removed_containers.add(position)
         container = self.snapshot.containers[position]
         for key in _container_keys(container):

@@ -254,7 +254,8 @@ def kept_layers_stay(request: RemovalRequest, plan: RemovalPlan) -> str | None:
     "Uses" is the layer chain of a kept image's top and mapped layers, or of a kept
     container's read-write layer. A layer is deleted when no record of it is left
     in any store. Exception: storage 1.43 deletes a deleted image's mapped layers
-    unconditionally (SF-D-7).
+    unconditionally, and then counts them as scheduled children of their parents
+    (SF-D-7), so an image or container built on such a mapped layer is not protected.
     """
     before = request.snapshot
     after = interpret(before, plan)
@@ -269,12 +270,16 @@ def kept_layers_stay(request: RemovalRequest, plan: RemovalPlan) -> str | None:
     }
     for image in after.images:
         for start in (image.top_layer, *image.mapped_layers):
-            lost = (_layer_chain(before, start) & gone) - excused
+            chain = _layer_chain(before, start)
+            if chain & excused:
+                continue  # it sits on a deleted image's mapped layer (SF-D-7)
+            lost = chain & gone
             if lost:
                 return f"image {image.id} is kept but its layers {sorted(lost)} were deleted"
     for container in after.containers:
-        lost = (_layer_chain(before, container.layer) & gone) - excused
-        if lost:
+        chain = _layer_chain(before, container.layer)
+        lost = chain & gone
+        if lost and not chain & excused:
             return f"container {container.id} is kept but its layers {sorted(lost)} were deleted"
     return None
 

@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import pytest
-from pyrsistent import pvector
+from pyrsistent import pmap, pvector
+from pyrsistent.typing import PMap
 
 from libimage.pure.context import Context
 from libimage.pure.errors import ErrorKind, LibimageError, fail
@@ -33,8 +34,10 @@ from libimage.pure.plan import (
 from libimage.pure.remove import bundle_requests, bundles_for_listing, plan_removal
 from libimage.pure.semantics import PODMAN_4_3, SEED, Semantics
 from libimage.pure.snapshot import (
+    Container,
     ContainerID,
     ImageID,
+    InMemoryContent,
     LayerID,
     QuarantinedRecord,
     Snapshot,
@@ -48,7 +51,9 @@ from libimage.spec.builders import (
     in_additional_store,
     layer,
     layer_chain,
+    manifest_list,
     missing_config,
+    missing_manifest,
     snapshot,
     with_record,
 )
@@ -1054,3 +1059,226 @@ def test_quirk_lt_c4_unreadable_child_counts_as_no_children() -> None:
     assert reports(result) == [(p.id, ["localhost/p:1"], True)]
     assert any(w.startswith("Failed to determine if an image is a parent") for w in result.warnings)
     assert layer_ids(interpret(snap, result)) == layer_ids(snap)
+
+
+# ---------------------------------------------------------------------------
+# The planner's view of the store as it changes (RM-D0, RM-D3, RM-D4, RM-D8, LT-*)
+
+
+def test_rm_d0_an_image_pruned_earlier_is_done() -> None:
+    """RM-4, RM-D0: ``-a`` with the child first: the parent is pruned with it (RM-D8);
+    its own entry then finds it removed and only fires its Remove event (EV-2)."""
+    p = image("P", [], layers=layer_chain("p"))
+    c = child_of(p, "C", ["localhost/c:1"])
+    result = plan(snapshot([c, p]), [])
+    assert reports(result) == [(c.id, ["localhost/c:1"], True), (p.id, [], True)]
+    assert events(result) == [
+        ("remove", p.id, ""),
+        ("remove", c.id, ""),
+        ("remove", p.id, ""),
+    ]
+    assert [type(e).__name__ for e in result.effects].count("DeleteImage") == 2
+
+
+def _family(bad: bool) -> tuple[Snapshot, BuiltImage, list[BuiltImage]]:
+    p = image("P", [], layers=layer_chain("p"))
+    kids = [child_of(p, f"C{i}", [f"localhost/c{i}:1"]) for i in (1, 2, 3)]
+    if bad:
+        kids[1] = missing_config(kids[1])
+    return snapshot([p, *kids]), p, kids
+
+
+def test_rm_d8_parent_is_pruned_after_its_last_child() -> None:
+    """RM-D8: an unnamed parent stays while a child is left; the last one prunes it."""
+    snap, p, kids = _family(bad=False)
+    result = plan(snap, ["c1:1", "c2:1", "c3:1"])
+    assert [r[0] for r in reports(result)] == [k.id for k in kids] + [p.id]
+    assert interpret(snap, result).images == pvector()
+
+
+def test_rm_d8_unreadable_sibling_blocks_pruning_until_it_is_gone() -> None:
+    """RM-D8, LT-C4: a sibling whose config cannot be read makes "dangling" fail (a
+    warning, not dangling); once it is deleted the last child prunes the parent."""
+    snap, p, kids = _family(bad=True)
+    first = plan(snap, ["c1:1"])
+    assert image_ids(interpret(snap, first)) == [p.id, kids[1].id, kids[2].id]
+    assert any("Failed to determine if an image is a parent" in w for w in first.warnings)
+    result = plan(snap, ["c1:1", "c2:1", "c3:1"])
+    assert reports(result)[-1] == (p.id, [], True)
+    assert interpret(snap, result).images == pvector()
+
+
+def test_rm_d4_unreadable_parent_is_a_warning() -> None:
+    """RM-D4, LT-P3: a candidate parent whose config cannot be read: no parent, a warning."""
+    p = missing_config(image("P", [], layers=layer_chain("p")))
+    c = child_of(image("P", [], layers=layer_chain("p")), "C", ["localhost/c:1"])
+    snap = snapshot([p, c])
+    result = plan(snap, ["c:1"])
+    assert reports(result) == [(c.id, ["localhost/c:1"], True)]
+    assert any(w.startswith("Failed to determine parent of image") for w in result.warnings)
+    assert image_ids(interpret(snap, result)) == [p.id]
+
+
+def _empty_family() -> tuple[Snapshot, BuiltImage, list[BuiltImage]]:
+    e = image("E", [])
+    kids = [child_of(e, f"F{i}", [f"localhost/f{i}:1"], new_layer=False) for i in (1, 2)]
+    return snapshot([e, *kids]), e, kids
+
+
+def test_lt_c1_empty_images_parent_and_children() -> None:
+    """LT-C1, LT-P1: images without layers relate through the other empty images; the
+    unnamed parent goes with its last child."""
+    snap, e, kids = _empty_family()
+    result = plan(snap, ["f1:1", "f2:1"])
+    assert [r[0] for r in reports(result)] == [kids[0].id, kids[1].id, e.id]
+    named = snapshot([with_record(e, names=["localhost/e:1"]), *kids])
+    assert reports(plan(named, ["e:1"])) == [(e.id, ["localhost/e:1"], False)]
+
+
+def test_lt_c4_unreadable_empty_candidate() -> None:
+    """LT-C4 among empty images: a candidate whose config fails makes "has children"
+    fail, which counts as none (RM-D3)."""
+    e = image("E", ["localhost/e:1"])
+    broken = missing_config(image("G", []))
+    result = plan(snapshot([e, broken]), ["e:1"])
+    assert reports(result) == [(e.id, ["localhost/e:1"], True)]
+    assert any("Failed to determine if an image is a parent" in w for w in result.warnings)
+
+
+def test_lt_c1_manifest_lists_have_no_children_or_parent() -> None:
+    """LT-C1, LT-P1, RLK-7: ``--lookup-manifest`` removes the list itself."""
+    inner = image("inner", ["localhost/inner:1"], layers=layer_chain("inner"))
+    listed = manifest_list("list", ["localhost/list:1"], entries=[(inner, None)])
+    snap = snapshot([inner, listed])
+    result = plan(snap, ["list:1"], lookup_manifest=True)
+    assert reports(result) == [(listed.id, ["localhost/list:1"], True)]
+    assert image_ids(interpret(snap, result)) == [inner.id]
+
+
+def test_sf_d_7_mapped_layer_that_is_another_images_top_layer() -> None:
+    """SF-D-7 (1.43): deleting X deletes its mapped layer M even though Y sits on M; Y's
+    layer is then gone from the tree (LT-C2, LT-P2 warnings) and nothing more is freed."""
+    base = layer_chain("L1")
+    mapped = layer("M", parent=base[0])
+    x = with_record(image("X", ["localhost/x:1"], layers=base), mapped_layers=[mapped.id])
+    y = image("Y", ["localhost/y:1"], layers=(*base, mapped))
+    snap = snapshot([x, y], [mapped])
+    result = plan(snap, ["x:1", "y:1"])
+    # M is scheduled first, so L1's only child counts as scheduled: L1 goes too.
+    assert [e.layer for e in result.effects if isinstance(e, DeleteLayer)] == [
+        mapped.id,
+        base[0].id,
+    ]
+    assert any(w.startswith(f"Layer {mapped.id} not found") for w in result.warnings)
+    assert reports(result)[1] == (y.id, ["localhost/y:1"], True)
+
+
+# ---------------------------------------------------------------------------
+# RM-D1: sizes
+
+
+def _sized(**record: object) -> tuple[Snapshot, BuiltImage]:
+    chain = layer_chain("s1")
+    built = with_record(image("S", ["localhost/s:1"], layers=chain), **record)
+    return snapshot([built]), built
+
+
+def test_rm_d1_measured_layer_and_unrecorded_big_data() -> None:
+    """IP-13: an unmeasured layer is measured; a big-data item without a recorded size
+    counts with its length."""
+    chain = (replace(layer("s1"), diff_digest="", diff_size=None),)
+    built = image("S", ["localhost/s:1"], layers=chain)
+    sizes = dict(built.record.big_data_sizes)
+    sizes.pop("manifest")
+    built = with_record(built, big_data_sizes=sizes)
+    snap = snapshot([built], layer_sizes={chain[0].id: 700})
+    result = plan(snap, ["s:1"], with_size=True)
+    assert result.reports[0].size == 700 + sum(len(b) for b in built.blobs.values())
+
+
+def test_rm_d1_unmeasurable_layer_is_an_error() -> None:
+    """RM-D1: a size error that is not "already gone" is the image's error; no report."""
+    chain = (replace(layer("s1"), diff_digest="", diff_size=None),)
+    built = image("S", ["localhost/s:1"], layers=chain)
+    blobs: dict[tuple[str, str], bytes] = {(built.id, k): v for k, v in built.blobs.items()}
+    items: PMap[tuple[str, str], bytes] = pmap(blobs)
+    snap = replace(snapshot([built]), content=InMemoryContent(items=items))
+    result = plan(snap, ["s:1"], with_size=True)
+    assert kinds(result) == [ErrorKind.IMAGE_CORRUPTED]
+    assert result.reports == pvector()
+    assert result.effects == pvector()
+
+
+def test_rm_d1_unreadable_big_data_size_is_an_error() -> None:
+    """RM-D1: an item with no recorded size that cannot be read is an error."""
+    built = image("S", ["localhost/s:1"], layers=layer_chain("s1"))
+    sizes = dict(built.record.big_data_sizes)
+    sizes.pop("manifest")
+    built = with_record(built, big_data_sizes=sizes)
+    snap = replace(snapshot([built]), content=InMemoryContent())
+    assert kinds(plan(snap, [built.id], with_size=True)) == [ErrorKind.IMAGE_CORRUPTED]
+
+
+def test_rm_d1_missing_layer_gives_minus_one() -> None:
+    """RM-D1 quirk: a layer that is not stored makes the size -1; the image still goes."""
+    built = image("S", ["localhost/s:1"], layers=layer_chain("s1", "s2"))
+    snap = replace(snapshot([built]), layers=pvector([built.layers[1]]))
+    result = plan(snap, ["s:1"], with_size=True)
+    assert [(r.size, r.removed) for r in result.reports] == [(-1, True)]
+
+
+def test_rm_d1_shared_ancestor_counts_once() -> None:
+    """IP-13: a layer reached from the top layer and from a mapped layer counts once."""
+    chain = layer_chain("s1", "s2", size=100)
+    mapped = layer("m", parent=chain[0], size=10)
+    built = with_record(image("S", ["localhost/s:1"], layers=chain), mapped_layers=[mapped.id])
+    result = plan(snapshot([built], [mapped]), ["s:1"], with_size=True)
+    assert result.reports[0].size == 210 + sum(built.record.big_data_sizes.values())
+
+
+# ---------------------------------------------------------------------------
+# Containers and quarantine, more cases
+
+
+def test_rm_c5_container_without_a_stored_layer() -> None:
+    """RM-C5, SF-D-C: containers whose read-write layer is missing, or shared (a damaged
+    store), are removed all the same."""
+    a = _foo(["localhost/foo:latest"])
+    shared = layer("shared", parent=a.record.top_layer)
+    users = [
+        Container(id=ContainerID(c * 64), image_id=a.id, layer=layer_id)
+        for c, layer_id in (("1", shared.id), ("2", shared.id), ("3", "e" * 64))
+    ]
+    snap = snapshot([a], [shared], containers=users)
+    result = plan(snap, ["foo"], force=True)
+    assert [type(e).__name__ for e in result.effects[:3]] == ["RemoveContainer"] * 3
+    after = interpret(snap, result)
+    assert (after.images, after.layers, after.containers) == (pvector(), pvector(), pvector())
+
+
+def test_decision_19_several_podman_containers() -> None:
+    """Decision 19: every podman container is named, with one ``podman rm`` line."""
+    a = _foo(["localhost/foo:latest"])
+    one, two = (container(s, a, podman_managed=True) for s in ("p1", "p2"))
+    result = plan(snapshot([a], containers=[one, two]), ["foo"], force=True)
+    assert messages(result) == [
+        f"cannot remove containers {one.id} {two.id}: they are podman containers using image "
+        f'{a.id}; run "podman rm {one.id} {two.id}" first'
+    ]
+
+
+def test_decision_10_container_layer_with_a_quarantined_child() -> None:
+    """Decision 10: removing the container would delete a layer a bad record sits on."""
+    snap, _ids = _store_in_use()
+    rw_layer = snap.containers[0].layer
+    snap = replace(snap, quarantine=pvector([_quarantined("layer", parent=rw_layer)]))
+    assert kinds(plan(snap, ["foo"], force=True)) == [ErrorKind.INVALID_RECORD_ID]
+    assert kinds(plan(snap, ["foo"])) == [ErrorKind.IMAGE_IN_USE]
+
+
+def test_lookup_warnings_reach_the_plan() -> None:
+    """LK-11: a lookup that returns a corrupted image warns; the plan keeps the warning."""
+    broken = missing_manifest(image("B", ["localhost/b:1"], layers=layer_chain("b")))
+    result = plan(snapshot([broken]), ["b:1"])
+    assert result.warnings != pvector()
+    assert reports(result) == [(broken.id, ["localhost/b:1"], True)]

@@ -258,3 +258,9 @@ class TestInterpreter:
         snap = snapshot([one, two])
         after = interpret_one(snap, Untag(one.id, LATEST, "RM-U5"))
         assert [list(i.names) for i in after.images] == [[V2], []]
+
+
+def test_untag_of_an_unknown_image_changes_nothing() -> None:
+    """An Untag whose image has no read-write record is a no-op (idempotence)."""
+    snap = snapshot([image("one", [LATEST])])
+    assert interpret_one(snap, Untag(ImageID("f" * 64), LATEST, "RM-U5")) is snap
