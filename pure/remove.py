@@ -295,7 +295,7 @@ class _Working:
             return Failure(
                 ErrorKind.IMAGE_UNKNOWN,
                 image_id,
-                f'error locating image with ID "{image_id}": image not known',
+                f'reading image "{image_id}": locating image with ID "{image_id}": image not known',
                 "RM-D3",
             )
         return image_config(self.snapshot, record)
