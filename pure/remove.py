@@ -263,6 +263,7 @@ class _Working:
             for key in _container_keys(container):
                 self.container_keys[key] += 1
         self.tree: LayerTree = layer_tree(snapshot)
+        self.live_empty = len(self.tree.empty_images)  # images without a top layer, live
         self.scans: dict[tuple[str, str], _ChildScan] = {}
         self._all_layers: dict[str, list[Layer]] | None = None
 
@@ -321,6 +322,8 @@ class _Working:
     def delete_image(self, position: int) -> None:
         self.deleted_images.add(position)
         image = self.snapshot.images[position]
+        if not image.top_layer:
+            self.live_empty -= 1
         for layer_id in (image.top_layer, *image.mapped_layers):
             self.layer_users[layer_id] -= 1
             self.layer_users_by[(layer_id, image.id)] -= 1
@@ -558,7 +561,7 @@ class _Planner:
         if failure is not None:
             return failure
 
-        has_children = self.has_children(image)  # RM-D3
+        has_children = self.has_children(image, exact=False)  # RM-D3
         if isinstance(has_children, Failure):
             self.warn(
                 "Failed to determine if an image is a parent: "
@@ -782,17 +785,23 @@ class _Planner:
 
     # -- LT-C*, LT-P*, IP-5 on the working state
 
-    def has_children(self, image: _ImageObject) -> bool | Failure:
-        """``HasChildren`` on the store as it is now (LT-C1..C4), failures as values."""
+    def has_children(self, image: _ImageObject, *, exact: bool = True) -> bool | Failure:
+        """``HasChildren`` on the store as it is now (LT-C1..C4), failures as values.
+
+        With ``exact=False`` the caller counts a failure as "no children" (RM-D3), so
+        an image without candidates is answered without reading its config.
+        """
         record = image.record
         state = self.state
         if not record.top_layer and state.is_list(image.id):
             return False  # LT-C1
+        key = (image.id, record.top_layer)
+        scan = state.scans.get(key)
+        if scan is None and not exact and not self._child_candidates(image):
+            return False
         own = state.config(image.id)
         if isinstance(own, Failure):
             return own
-        key = (image.id, record.top_layer)
-        scan = state.scans.get(key)
         if not record.top_layer:
             if scan is None:
                 scan = self._scan_empty(image.id, own)
@@ -816,6 +825,31 @@ class _Planner:
         while scan.children and not state.in_tree(scan.children[0]):
             scan.children.popleft()
         return bool(scan.children)
+
+    def _child_candidates(self, image: _ImageObject) -> bool:
+        """Could a layer tree built now offer ``image`` any candidate child (LT-C1, LT-C3)?
+
+        True when unsure (the top layer has no node: the full path gives the warning).
+        """
+        state = self.state
+        tree = state.tree
+        top = image.record.top_layer
+        if not top:
+            own = sum(
+                1
+                for p in state.positions_by_id.get(image.id, ())
+                if not self.snapshot.images[p].top_layer and p not in state.deleted_images
+            )
+            return state.live_empty - own > 0
+        node = tree.nodes.get(top)
+        if node is None or not state.node_alive(top):
+            return True
+        nodes = [tree.nodes[c] for c in node.children if state.layer_records[c] > 0]
+        return any(
+            state.in_tree(p) and self.snapshot.images[p].id != image.id
+            for candidate_node in (*nodes, node)
+            for p in candidate_node.images
+        )
 
     def _scan_empty(self, image_id: str, own: ImageConfig) -> _ChildScan:
         scan = _ChildScan()
@@ -859,20 +893,25 @@ class _Planner:
         state = self.state
         if not record.top_layer and state.is_list(image.id):
             return None  # LT-P1
-        own = state.config(image.id)
-        if isinstance(own, Failure):
-            return own
         tree = state.tree
-        if not record.top_layer:
-            candidates: Sequence[int] = tree.empty_images
-        else:
-            node = tree.nodes.get(record.top_layer)
-            if node is None or not state.node_alive(record.top_layer):
-                self.warn(f"Layer {record.top_layer} not found in layer tree. {_RESET_HINT}")
-                return None  # LT-P2
+        node = tree.nodes.get(record.top_layer) if record.top_layer else None
+        candidates: Sequence[int] = tree.empty_images
+        if node is not None and state.node_alive(record.top_layer):
             candidates = list(node.images)
             if node.parent is not None and state.node_alive(node.parent):
                 candidates.extend(tree.nodes[node.parent].images)
+            if not any(
+                state.in_tree(p) and self.snapshot.images[p].id != image.id for p in candidates
+            ):
+                # No candidate: "no parent", as a config failure would be for the caller
+                # (RM-D4), so the config need not be read.
+                return None
+        own = state.config(image.id)
+        if isinstance(own, Failure):
+            return own
+        if record.top_layer and (node is None or not state.node_alive(record.top_layer)):
+            self.warn(f"Layer {record.top_layer} not found in layer tree. {_RESET_HINT}")
+            return None  # LT-P2
         for position in candidates:
             candidate = self.snapshot.images[position]
             if candidate.id == image.id or not state.in_tree(position):
