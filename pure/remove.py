@@ -551,7 +551,8 @@ class _Planner:
                 why = f"requested as {reference}, its last name (RM-U5)"
             else:
                 kind = "ID" if by_id else "digest"
-                why = f"requested by {kind} as {reference} (RM-U7)"
+                forced = " with force, whatever its names (RM-U7)" if count > 1 else " (RM-U2)"
+                why = f"requested by {kind} as {reference}{forced}"
 
         processed.append(image.id)
         if skip_remove:
