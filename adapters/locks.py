@@ -48,18 +48,23 @@ Forking: POSIX locks are not inherited by a child process. A child forked withou
 it never believes it holds a lock it does not hold.
 """
 
+# Lock paths are plain str: they are registry keys and message text.
+# ruff: noqa: PTH100, PTH116, PTH118
+
 from __future__ import annotations
 
 import errno
 import fcntl
 import os
 import secrets
+import stat
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 
-from libimage.pure.errors import ErrorKind, fail
+from libimage.pure.errors import ErrorKind, LibimageError, fail
+from libimage.pure.reference import go_quote
 
 TOKEN_SIZE = 64  # SF-K-4: the last-writer token is exactly 64 bytes at offset 0
 
@@ -228,8 +233,13 @@ class LockFile:
 
 
 def _open_and_lock(path: str, access: int, operation: int) -> int:
-    fd = os.open(path, access | os.O_CLOEXEC | os.O_NOCTTY)
+    # A lock file that is a symbolic link is never followed (issue #8 item 5): the token
+    # written under a write lock would land in whatever file the link names. O_NONBLOCK
+    # keeps a FIFO in its place from blocking the open; only regular files are locked.
+    fd = os.open(path, access | os.O_CLOEXEC | os.O_NOCTTY | os.O_NOFOLLOW | os.O_NONBLOCK)
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
         while True:
             try:
                 fcntl.lockf(fd, operation)
@@ -248,24 +258,54 @@ def _open_and_lock(path: str, access: int, operation: int) -> int:
 
 
 _registry: dict[str, LockFile] = {}
+_by_inode: dict[tuple[int, int], LockFile] = {}
 _registry_lock = threading.Lock()
 
 
-def lock_file(path: str, *, read_only: bool = False) -> LockFile:
-    """The process-wide :class:`LockFile` for ``path`` (keyed by its real path, SF-K-3).
+def real_lock_path(path: str) -> str:
+    """``path`` with its directory resolved and its last component kept (never followed)."""
+    directory, name = os.path.split(os.path.abspath(path))
+    return os.path.join(os.path.realpath(directory), name)
 
-    Two spellings of one file (a symlinked directory, ``..``) give the same object,
-    so the process never holds two descriptors of one lock file. ``read_only`` marks
-    a lock of a read-only additional store; once marked, the object never takes a
-    write lock. Nothing is opened or created here.
+
+def file_identity(path: str) -> tuple[int, int] | str:
+    """(device, inode) of the file ``path`` names (a link itself, not its target), or
+    its resolved path when it does not exist: equal for every path to one file."""
+    real = real_lock_path(path)
+    try:
+        info = os.stat(real, follow_symlinks=False)
+    except OSError:
+        return real
+    return (info.st_dev, info.st_ino)
+
+
+def lock_file(path: str, *, read_only: bool = False) -> LockFile:
+    """The process-wide :class:`LockFile` for ``path`` (one per file, SF-K-3).
+
+    Every path to one file gives the same object - other spellings through symbolic
+    links and ``..`` (the directory's real path is the key), and other paths to the
+    same inode (a bind mount or a hard link) - so the process never holds two
+    descriptors of one lock file, and closing one never drops a lock the other still
+    holds. The last component is not resolved: a lock file that is itself a link is
+    refused when it is opened. ``read_only`` marks a lock of a read-only additional
+    store; once marked, the object never takes a write lock. Nothing is opened or
+    created here.
     """
-    real = os.path.realpath(path)
+    real = real_lock_path(path)
+    identity = file_identity(real)
     with _registry_lock:
         lock = _registry.get(real)
+        if lock is None and isinstance(identity, tuple):
+            alias = _by_inode.get(identity)
+            # An inode number is reused once its file is gone: only a live alias counts.
+            if alias is not None and file_identity(alias.path) == identity:
+                lock = alias
         if lock is None:
             lock = LockFile(real, read_only=read_only)
-            _registry[real] = lock
-        elif read_only:
+        _registry[real] = lock
+        if isinstance(identity, tuple):
+            _by_inode[identity] = lock
+        if read_only:
             lock.read_only = True
         return lock
 
@@ -364,6 +404,31 @@ class HeldLocks:
     additional: tuple[HeldAdditional, ...] = ()
 
 
+def _open_failure(path: str, error: OSError) -> LibimageError:
+    if error.errno == errno.ELOOP:
+        detail = "is a symbolic link; not followed"
+    else:
+        detail = error.strerror or str(error)
+    return fail(ErrorKind.STORE_UNREADABLE, path, f"opening lock file {path}: {detail}")
+
+
+def _refuse_own_store_as_additional(paths: StoreLockPaths) -> None:
+    """An additional store whose lock files are the read-write store's own (the graph
+    root named again, through a link or a bind mount) is refused, as podman 4.3.1's
+    ``lock "<path>" is not a read-only lock`` refuses it (SF-RO-1, SF-K-1): its records
+    would be read twice and its lock files locked both ways."""
+    own = {file_identity(p) for p in (paths.layers, paths.images, paths.containers)}
+    for extra in paths.additional:
+        for path in (extra.images, extra.layers):
+            if file_identity(path) in own:
+                raise fail(
+                    ErrorKind.STORE_UNREADABLE,
+                    path,
+                    f"lock {go_quote(os.path.abspath(path))} is not a read-only lock "
+                    "(the additional image store is the read-write store itself)",
+                )
+
+
 def _enter_read(stack: ExitStack, path: str, *, read_only: bool) -> LockFile | None:
     lock = lock_file(path, read_only=read_only)
     try:
@@ -371,9 +436,7 @@ def _enter_read(stack: ExitStack, path: str, *, read_only: bool) -> LockFile | N
     except FileNotFoundError:
         return None  # see the module docstring: read without a lock nobody can hold
     except OSError as error:
-        raise fail(
-            ErrorKind.STORE_UNREADABLE, path, f"opening lock file {path}: {error.strerror}"
-        ) from error
+        raise _open_failure(path, error) from error
     stack.callback(lock.release_read)
     return lock
 
@@ -391,9 +454,7 @@ def _enter_write(stack: ExitStack, path: str, *, optional: bool) -> LockFile | N
             f"lock file {path} does not exist (decision 11: it is never created)",
         ) from error
     except OSError as error:
-        raise fail(
-            ErrorKind.STORE_UNREADABLE, path, f"opening lock file {path}: {error.strerror}"
-        ) from error
+        raise _open_failure(path, error) from error
     stack.callback(lock.release_write)
     return lock
 
@@ -408,6 +469,7 @@ def store_read_locks(paths: StoreLockPaths) -> Iterator[HeldLocks]:
     any other failure to open one raises :class:`LibimageError` ``STORE_UNREADABLE``
     naming the file.
     """
+    _refuse_own_store_as_additional(paths)
     with ExitStack() as stack:
         layers = _enter_read(stack, paths.layers, read_only=False)
         images = _enter_read(stack, paths.images, read_only=False)
@@ -443,6 +505,7 @@ def store_write_locks(paths: StoreLockPaths) -> Iterator[HeldLocks]:
     skipped (None). After saving a metadata file the caller writes a new token with
     :func:`write_token` on the matching lock before leaving the block (SF-K-7).
     """
+    _refuse_own_store_as_additional(paths)
     with ExitStack() as stack:
         layers = _enter_write(stack, paths.layers, optional=False)
         mountpoints = _enter_write(stack, paths.mountpoints, optional=True)
