@@ -108,7 +108,18 @@ class StoreContent:
             return Unreadable(what, "image ID is not 64 lowercase hex", missing=False)
         if not 0 <= image.store_index < len(self.image_dirs):
             return Unreadable(what, f"no image store {image.store_index}", missing=False)
-        return _read_below(self.image_dirs[image.store_index], image.id, name, what)
+        # compat (SF-N-6): containers-storage's ImageBigData tries every image store in
+        # order, so a read-write copy of a read-only image (which has no big data of its
+        # own) reads the read-only store's items. The record's own failure is reported.
+        own = _read_below(self.image_dirs[image.store_index], image.id, name, what)
+        if not isinstance(own, Unreadable):
+            return own
+        for index, images_dir in enumerate(self.image_dirs):
+            if index != image.store_index:
+                data = _read_below(images_dir, image.id, name, what)
+                if not isinstance(data, Unreadable):
+                    return data
+        return own
 
     # -- layer sizes (IP-13) -------------------------------------------------------
 

@@ -319,15 +319,9 @@ def test_queries_match_podman(world: World, all_images: bool) -> None:
     assert min(KINDS.get("error", 0), KINDS.get("images", 0), KINDS.get("none", 0)) >= 10, KINDS
 
 
-# --------------------------------------------------------------------------- known gaps
+# --------------------------------------------------------------------------- read-only copies
 
 
-@pytest.mark.xfail(
-    reason="SF-N-6: a read-write copy of a read-only image has no big data of its own; "
-    "containers-storage reads it from the store that has it (ImageBigData tries every "
-    "store), our content adapter only the record's own store",
-    strict=True,
-)
 def test_tagged_read_only_image(world: World, tmp_path: Path) -> None:
     """SF-N-6, LS-3: after `tag ro:1`, the copy's labels and manifest are the read-only image's."""
     copy = world.store.copy_to(tmp_path / "copy")
