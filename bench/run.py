@@ -699,7 +699,7 @@ class Suite:
             discard(work / "read", trash)
 
         def fresh_copy(tool: str, repetition: int) -> tuple[Path, Path]:
-            return copy_store(store, work / f"rm-{tool}-{repetition}")
+            return copy_store(store, work / f"{tool[0]}{repetition}")
 
         def discard_copy(root: Path) -> None:
             discard(root.parent, trash)
