@@ -404,12 +404,16 @@ class HeldLocks:
     additional: tuple[HeldAdditional, ...] = ()
 
 
-def _open_failure(path: str, error: OSError) -> LibimageError:
+def _open_failure(path: str, error: OSError, *, write: bool) -> LibimageError:
     if error.errno == errno.ELOOP:
         detail = "is a symbolic link; not followed"
     else:
-        detail = error.strerror or str(error)
-    return fail(ErrorKind.STORE_UNREADABLE, path, f"opening lock file {path}: {detail}")
+        text = error.strerror or str(error)
+        detail = text[:1].lower() + text[1:]  # Go-style, as the other store errors
+    # A lock file that cannot be opened for writing (EROFS, EACCES) makes the store
+    # unwritable, not unreadable: reads open it read-only.
+    kind = ErrorKind.STORE_UNWRITABLE if write else ErrorKind.STORE_UNREADABLE
+    return fail(kind, path, f"opening lock file {path}: {detail}")
 
 
 def _refuse_own_store_as_additional(paths: StoreLockPaths) -> None:
@@ -436,7 +440,7 @@ def _enter_read(stack: ExitStack, path: str, *, read_only: bool) -> LockFile | N
     except FileNotFoundError:
         return None  # see the module docstring: read without a lock nobody can hold
     except OSError as error:
-        raise _open_failure(path, error) from error
+        raise _open_failure(path, error, write=False) from error
     stack.callback(lock.release_read)
     return lock
 
@@ -454,7 +458,7 @@ def _enter_write(stack: ExitStack, path: str, *, optional: bool) -> LockFile | N
             f"lock file {path} does not exist (decision 11: it is never created)",
         ) from error
     except OSError as error:
-        raise _open_failure(path, error) from error
+        raise _open_failure(path, error, write=True) from error
     stack.callback(lock.release_write)
     return lock
 
