@@ -582,58 +582,70 @@ class Suite:
         self,
         op: Operation,
         size: int,
-        tool: str,
         prepare: Callable[[str, int], tuple[Path, Path]],
         finish: Callable[[Path], None],
-    ) -> CommandRun | None:
-        """Run ``op`` with ``tool`` up to ``repeat`` times; record the cell; return run 1.
+    ) -> dict[str, CommandRun | None]:
+        """Run ``op`` with both tools, alternating run by run; record the cells.
 
-        Repetitions stop once the cell's wall time (runs plus the copies made for
-        them) would pass the budget; there is always one run.
+        Each tool runs up to ``repeat`` times; its repetitions stop once its wall time
+        for this cell (runs plus the copies made for them) would pass the budget, and
+        there is always one run. Returns each tool's first run (None if it did not run).
         """
-        key = (op.key, size, tool)
-        existing = self.results.cells.get(key)
-        if existing is not None and existing.status != "failed":
-            return None
-        cell = Cell(op.key, size, tool)
-        self.results.cells[key] = cell
-        if tool == PODMAN:
-            reason = self.podman_skip_reason(op.key, size)
+        firsts: dict[str, CommandRun | None] = dict.fromkeys(TOOLS)
+        active: dict[str, Cell] = {}
+        for tool in TOOLS:
+            key = (op.key, size, tool)
+            existing = self.results.cells.get(key)
+            if existing is not None and existing.status != "failed":
+                continue
+            cell = Cell(op.key, size, tool)
+            self.results.cells[key] = cell
+            reason = self.podman_skip_reason(op.key, size) if tool == PODMAN else None
             if reason is not None:
                 cell.status, cell.note = "skipped", reason
                 self.log(f"N={size} {op.key}: {reason}")
-                return None
-        first: CommandRun | None = None
-        limit = self.time_limit(tool)
-        cell_started = time.monotonic()
+                continue
+            active[tool] = cell
+        spent = dict.fromkeys(TOOLS, 0.0)
         for repetition in range(self.settings.repeat):
-            self.sample_load()
-            repetition_started = time.monotonic()
-            root, runroot = prepare(tool, repetition)
-            argv = command_argv(tool, op, root, runroot)
-            run = run_command(argv, timeout=limit)
-            finish(root)
-            if run.timed_out:
-                cell.status = "timed-out"
-                cell.seconds = [limit]
-                cell.cpu_seconds, cell.max_rss_kib = [], []
-                cell.note = f"{tool} stopped at {format_count(size)}: killed after {limit:.0f} s"
-                self.log(f"N={size} {op.key} {tool}: killed after {limit:.0f} s")
-                return None
-            if run.returncode != op.expect_exit:
-                cell.status = "failed"
-                cell.note = f"{tool} exit {run.returncode}: {run.stderr.strip()[-300:]}"
-                self.log(f"N={size} {op.key} {tool}: FAILED {cell.note}")
-                return run if first is None else first
-            cell.seconds.append(run.seconds)
-            cell.cpu_seconds.append(run.cpu_seconds)
-            cell.max_rss_kib.append(run.max_rss_kib)
-            first = first or run
-            spent = time.monotonic() - cell_started
-            if spent + (time.monotonic() - repetition_started) > self.settings.budget:
+            for tool, cell in list(active.items()):
+                self.sample_load()
+                started = time.monotonic()
+                root, runroot = prepare(tool, repetition)
+                limit = self.time_limit(tool)
+                run = run_command(command_argv(tool, op, root, runroot), timeout=limit)
+                finish(root)
+                elapsed = time.monotonic() - started
+                spent[tool] += elapsed
+                if run.timed_out:
+                    cell.status = "timed-out"
+                    cell.seconds = [limit]
+                    cell.cpu_seconds, cell.max_rss_kib = [], []
+                    cell.note = (
+                        f"{tool} stopped at {format_count(size)}: killed after {limit:.0f} s"
+                    )
+                    self.log(f"N={size} {op.key} {tool}: killed after {limit:.0f} s")
+                    del active[tool]
+                    continue
+                firsts[tool] = firsts[tool] or run
+                if run.returncode != op.expect_exit:
+                    cell.status = "failed"
+                    cell.note = f"{tool} exit {run.returncode}: {run.stderr.strip()[-300:]}"
+                    self.log(f"N={size} {op.key} {tool}: FAILED {cell.note}")
+                    del active[tool]
+                    continue
+                cell.seconds.append(run.seconds)
+                cell.cpu_seconds.append(run.cpu_seconds)
+                cell.max_rss_kib.append(run.max_rss_kib)
+                if spent[tool] + elapsed > self.settings.budget:
+                    del active[tool]
+            if not active:
                 break
-        stats = cell.stats()
-        if stats is not None:
+        for tool in TOOLS:
+            cell = self.results.cells[(op.key, size, tool)]
+            stats = cell.stats()
+            if stats is None:
+                continue
             if tool == PODMAN and stats.maximum > self.settings.budget:
                 cell.note = (
                     f"podman at {format_count(size)}: one run took"
@@ -644,7 +656,7 @@ class Suite:
                 f"N={size} {op.key} {tool}: median {format_seconds(stats.median)}"
                 f" ({stats.runs} runs), peak RSS {format_rss(cell.peak_rss() or 0)}"
             )
-        return first
+        return firsts
 
     def compare(
         self, op: Operation, size: int, ours: CommandRun | None, theirs: CommandRun | None
@@ -686,11 +698,7 @@ class Suite:
             for tool in TOOLS if podman_reads else (LIBIMAGE,):
                 run_command(command_argv(tool, warm_up, read_root, read_run), timeout=3600)
             for op in read_ops:
-                firsts: dict[str, CommandRun | None] = {}
-                for tool in TOOLS:
-                    firsts[tool] = self.measure(
-                        op, size, tool, lambda _tool, _run: (read_root, read_run), _keep
-                    )
+                firsts = self.measure(op, size, lambda _tool, _run: (read_root, read_run), _keep)
                 self.compare(op, size, firsts[LIBIMAGE], firsts[PODMAN])
                 self.save()
             if need_in_process:
@@ -705,9 +713,7 @@ class Suite:
             discard(root.parent, trash)
 
         for op in remove_ops:
-            firsts = {
-                tool: self.measure(op, size, tool, fresh_copy, discard_copy) for tool in TOOLS
-            }
+            firsts = self.measure(op, size, fresh_copy, discard_copy)
             self.compare(op, size, firsts[LIBIMAGE], firsts[PODMAN])
             self.save()
         self.log(f"N={size}: deleting the used copies")
