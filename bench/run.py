@@ -716,6 +716,8 @@ class Suite:
             firsts = self.measure(op, size, fresh_copy, discard_copy)
             self.compare(op, size, firsts[LIBIMAGE], firsts[PODMAN])
             self.save()
+            # Untimed, between commands: a removal's copies never pile up on the disk.
+            remove_tree(trash)
         self.log(f"N={size}: deleting the used copies")
         remove_tree(trash)
         remove_tree(work)
