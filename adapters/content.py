@@ -32,7 +32,7 @@ and a hard-linked inode counts once. Symbolic links are never followed.
 
 # Paths stay str here: they feed dir_fd opens and scandir walks over whole layers,
 # where pathlib objects only add cost.
-# ruff: noqa: PTH115, PTH118
+# ruff: noqa: PTH114, PTH115, PTH118
 
 from __future__ import annotations
 
@@ -162,30 +162,38 @@ class StoreContent:
 
 
 def _read_below(images_dir: str, image_id: str, name: str, what: str) -> bytes | Unreadable:
-    """Read ``images_dir/image_id/name`` without following links below ``images_dir``."""
+    """Read ``images_dir/image_id/name`` without following links at or below ``images_dir``.
+
+    ``images_dir`` is ``<store>/<drv>-images``: the store's root may be reached through
+    a link (configuration), its images directory may not (issue #8 item 5).
+    """
+    image_path = os.path.join(images_dir, image_id)
+    file_path = os.path.join(image_path, name)
     try:
-        top = os.open(images_dir, _OPEN_DIR)
+        top = os.open(images_dir, _OPEN_DIR | os.O_NOFOLLOW)
     except OSError as error:
-        return _unreadable(what, error)
+        return _unreadable(what, error, images_dir)
     try:
         try:
             image_dir = os.open(image_id, _OPEN_DIR | os.O_NOFOLLOW, dir_fd=top)
         except OSError as error:
-            return _unreadable(what, error)
+            return _unreadable(what, error, image_path)
         try:
             try:
                 fd = os.open(name, _OPEN_FILE, dir_fd=image_dir)
             except OSError as error:
-                return _unreadable(what, error)
+                return _unreadable(what, error, file_path)
             try:
                 info = os.fstat(fd)
                 if not stat.S_ISREG(info.st_mode):
-                    return Unreadable(what, "not a regular file", missing=False)
+                    return Unreadable(what, f"{file_path}: not a regular file", missing=False)
                 return _read_all(fd, info.st_size)
             except OSError as error:
-                return _unreadable(what, error)
+                return _unreadable(what, error, file_path)
             except MemoryError:
-                return Unreadable(what, "too large to read into memory", missing=False)
+                return Unreadable(
+                    what, f"{file_path}: too large to read into memory", missing=False
+                )
             finally:
                 os.close(fd)
         finally:
@@ -205,12 +213,16 @@ def _read_all(fd: int, size_hint: int) -> bytes:
         want = 65536
 
 
-def _unreadable(what: str, error: OSError) -> Unreadable:
+def _unreadable(what: str, error: OSError, path: str) -> Unreadable:
+    """A failure as a value; any but "missing" names the file (lookup errors quote only
+    the reason, and "Not a directory" alone would not say which file is damaged)."""
     if error.errno == errno.ENOENT:
         return Unreadable(what, "no such file", missing=True)
-    if error.errno == errno.ELOOP:
-        return Unreadable(what, "refusing to follow a symbolic link", missing=False)
-    return Unreadable(what, error.strerror or str(error), missing=False)
+    # O_NOFOLLOW | O_DIRECTORY on a link fails with ENOTDIR, on a file with ELOOP.
+    if error.errno in (errno.ELOOP, errno.ENOTDIR) and os.path.islink(path):
+        return Unreadable(what, f"{path}: is a symbolic link; not followed", missing=False)
+    text = error.strerror or str(error)
+    return Unreadable(what, f"{path}: {text[:1].lower()}{text[1:]}", missing=False)
 
 
 def _measure(what: str, measure: Callable[[], int]) -> int | Unreadable:

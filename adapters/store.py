@@ -44,6 +44,10 @@ What the records mean is the pure core's business; this module only translates:
   pages may still hold removed IDs); if it cannot be read at all, every container
   counts as managed. Either fallback adds a warning.
 
+Metadata files are opened below the store's root without following a link: a link in
+place of ``<drv>-images`` (etc.) or of a metadata file is ``STORE_UNREADABLE`` naming
+it, so that nothing outside the store is read through it (issue #8 item 5).
+
 Reading never creates, writes, or touches any file or directory: no lock file is
 created (see :mod:`libimage.adapters.locks` for reads without a missing lock file),
 no incomplete layer is cleaned up, no duplicate name is written back.
@@ -51,7 +55,7 @@ no incomplete layer is cleaned up, no duplicate name is written back.
 
 # Layout paths are plain str: they are record fields, lock-registry keys and message
 # text, and the metadata files are read through one descriptor each.
-# ruff: noqa: PTH100, PTH112, PTH116, PTH118
+# ruff: noqa: PTH100, PTH112, PTH114, PTH116, PTH118
 
 from __future__ import annotations
 
@@ -362,9 +366,49 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+class _LinkRefused(OSError):
+    """A link in place of a store directory or metadata file (never followed)."""
+
+    def __init__(self, link: str) -> None:
+        super().__init__(errno.ELOOP, "is a symbolic link; not followed")
+        self.link = link
+
+
+_OPEN_BELOW = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW
+
+
+def _open_below_root(path: str) -> int:
+    """Open ``<root>/<drv>-<kind>/<kind>.json`` without following a link below ``<root>``.
+
+    The graph root (or an additional store's root) is configuration and may be
+    reached through links; its metadata directory and file are store content, and a
+    link there could make us read a file outside the store (issue #8 item 5).
+    """
+    directory, name = os.path.split(path)
+    root, subdirectory = os.path.split(directory)
+    root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        try:
+            dir_fd = os.open(subdirectory, _OPEN_BELOW | os.O_DIRECTORY, dir_fd=root_fd)
+        except OSError as error:
+            if error.errno in (errno.ELOOP, errno.ENOTDIR) and os.path.islink(directory):
+                raise _LinkRefused(directory) from error
+            raise
+    finally:
+        os.close(root_fd)
+    try:
+        return os.open(name, _OPEN_BELOW | os.O_NOCTTY | os.O_NONBLOCK, dir_fd=dir_fd)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise _LinkRefused(path) from error
+        raise
+    finally:
+        os.close(dir_fd)
+
+
 def _read_regular_file(path: str) -> bytes:
     """The bytes of a regular file (a FIFO or device in its place would block or lie)."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK)
+    fd = _open_below_root(path)
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
@@ -385,6 +429,10 @@ def _load_json(path: str) -> Any:
         return None
     except MemoryError as error:
         raise _corrupt(path, "too large to read into memory") from error
+    except _LinkRefused as error:
+        raise fail(
+            ErrorKind.STORE_UNREADABLE, error.link, f"{error.link}: {error.strerror}"
+        ) from error
     except OSError as error:
         raise fail(
             ErrorKind.STORE_UNREADABLE, path, f"{path}: {error.strerror or error}"

@@ -33,6 +33,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -124,7 +125,7 @@ def test_podman_loops_and_our_removals_on_one_store(base: Base, tmp_path: Path) 
         for index in range(1, IMPORTS, 2):
             name = f"localhost/n:{index}"
             with imported:
-                imported.wait_for(lambda n=name: n in imported_names or "" in imported_names)
+                imported.wait_for(partial(_imported_or_done, imported_names, name))
             if name not in imported_names or not in_time():
                 return
             _record(loop, _run(podman_argv(store, "rmi", name)), name)
@@ -184,10 +185,10 @@ def test_podman_loops_and_our_removals_on_one_store(base: Base, tmp_path: Path) 
         loops[name].thread = thread
         thread.start()
     for name in workers:
-        thread = loops[name].thread
-        assert thread is not None
-        thread.join(WAIT_BOUND * 3)
-        assert not thread.is_alive(), f"{name} never finished (deadlock?)"
+        worker = loops[name].thread
+        assert worker is not None
+        worker.join(WAIT_BOUND * 3)
+        assert not worker.is_alive(), f"{name} never finished (deadlock?)"
     stop_reading.set()
     reader.join(WAIT_BOUND)
     assert not reader.is_alive(), "the reader never finished (deadlock?)"
@@ -226,6 +227,10 @@ def test_podman_loops_and_our_removals_on_one_store(base: Base, tmp_path: Path) 
     assert_store_sound(store)
     assert leftovers(store) == []
     _assert_every_layer_used(store)
+
+
+def _imported_or_done(imported_names: list[str], name: str) -> bool:
+    return name in imported_names or "" in imported_names
 
 
 def _record(loop: Loop, completed: subprocess.CompletedProcess[str], what: str) -> None:
