@@ -8,9 +8,9 @@ memoizes what it parses (``Snapshot.memo``), and the items are content-addressed
 Item ``key`` of image ``I`` is the file ``<store>/<drv>-images/I/<name>`` of the store
 the record came from (SF-B-1), where ``<name>`` is ``key`` itself when it consists
 only of ``.``, ``0-9`` and ``a-z``, else ``=`` and the standard base64 of its UTF-8
-bytes (SF-B-2). Files are opened relative to the store's images directory with
-``O_NOFOLLOW`` on the image directory and on the file, so no symbolic link placed in
-the store can make us read a file outside it; only regular files are read. A
+bytes (SF-B-2). Files are opened with ``O_NOFOLLOW`` on the images directory, the
+image directory and the file, so no symbolic link placed in the store can make us
+read a file outside it; only regular files are read. A
 base64 name containing ``/`` (which the Go code would turn into a subdirectory and
 fail to write, SF-B-2), the empty key, and the names ``.``/``..`` are unreadable
 items.
@@ -18,7 +18,8 @@ items.
 Failures are values (decision 7): an item or directory that does not exist is
 ``Unreadable(missing=True)`` (Go's ``os.ErrNotExist``, which LK-9 tolerates); every
 other failure (permissions, a symbolic link, not a regular file, I/O) is
-``Unreadable(missing=False)``.
+``Unreadable(missing=False)`` whose reason names the file (lookup errors quote only
+the reason).
 
 Layer sizes (IP-13) are measured only for layers whose record has no
 ``diff-digest``: **overlay** sums the ``lstat`` sizes of every non-directory under

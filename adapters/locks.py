@@ -8,11 +8,16 @@ these locks; ``flock()`` is a different lock family and would not exclude podman
 
 POSIX locks belong to the *process*, and closing **any** descriptor of the file
 drops them (SF-K-3). So this module is the only place in libimage that opens a lock
-file: :func:`lock_file` returns one process-wide :class:`LockFile` per real path,
-holding an in-process reader/writer mutex and a reference count. The descriptor is
-opened when the first holder in the process acquires the lock and closed when the
-last one releases it, exactly as containers-storage's ``lockfile`` does. No other
-module may ``open()`` a lock file; everything goes through this API.
+file: :func:`lock_file` returns one process-wide :class:`LockFile` per file (whatever
+path reaches it: links, ``..``, a bind mount, a hard link), holding an in-process
+reader/writer mutex and a reference count. The descriptor is opened when the first
+holder in the process acquires the lock and closed when the last one releases it,
+exactly as containers-storage's ``lockfile`` does. No other module may ``open()`` a
+lock file; everything goes through this API. A lock file that is itself a symbolic
+link, or not a regular file, is refused: the token written under a write lock would
+otherwise land in whatever file the link names (issue #8 item 5). An additional
+store whose lock files are the read-write store's own is refused as podman refuses
+it (``lock "<path>" is not a read-only lock``).
 
 Reading never creates anything. A lock file that does not exist is never created:
 

@@ -154,6 +154,16 @@ def dangling_container_image(data: bytes, _: Base) -> bytes:
     return json.dumps(records, separators=(",", ":")).encode()
 
 
+def dangling_big_data(data: bytes, base: Base) -> bytes:
+    """solo's record lists a big-data item (with size and digest) that has no file."""
+    records = json.loads(data)
+    record = _record(records, base.solo)
+    record["big-data-names"].append("extra")
+    record["big-data-sizes"]["extra"] = 5
+    record["big-data-digests"]["extra"] = "sha256:" + "0" * 64
+    return json.dumps(records, separators=(",", ":")).encode()
+
+
 # -- where ----------------------------------------------------------------------------------------
 
 
@@ -251,6 +261,8 @@ CASES: dict[str, Case] = {
     "instances.json truncated": Case("instances", truncated, "fine", 0, True),
     "instances.json NUL-filled": Case("instances", nul_filled, "fine", 0, True),
     "instances.json deeply nested": Case("instances", deeply_nested, "fine", 0, True),
+    "instances.json missing": Case("instances", None, "fine", 0, True),
+    "big data named but absent": Case("images", dangling_big_data, "fine", 0, True),
 }
 
 
@@ -305,7 +317,9 @@ def _check_case(base: Base, scratch: Path, case: Case) -> None:
         _assert_listed_cleanly(results["images"])
         assert results["exists"].code == 0
         assert results["rmi aa:1"].code == 0, results["rmi aa:1"]
-        if case.where not in METADATA:  # a metadata file that parsed is rewritten, in Go's form
+        if case.damage is None:
+            assert not path.exists()  # never recreated
+        elif case.where not in METADATA:  # a metadata file that parsed is rewritten (Go's form)
             assert path.read_bytes() == state[str(path)]
     else:
         _assert_flagged(base, store, (path, state), results, case)
