@@ -5,7 +5,8 @@ references (LK-10, RM-X1..X14, POD-R-*, FL-R5..R7, …); the expected results ar
 references', never our own output. A case is replayed by the pure core
 (:func:`replay_core`), by the adapter on a real store written to disk
 (:func:`replay_adapter`), and by podman (``tests/differential/test_cases_podman.py``);
-the same :func:`mismatches` judges every replay.
+the same :func:`mismatches` judges every replay. The naive model replays them as well
+(:func:`replay_model`), which checks the model against the references directly.
 
 The format (validated by :func:`load`; an invalid file raises :class:`CaseError`
 naming the file and the field)::
@@ -498,6 +499,54 @@ def replay_core(case: Case, semantics: Semantics) -> list[str]:
     for number, step in enumerate(case.steps):
         request = values.fill_all(dict(step.request))
         got, snap = run_step(snap, request, context, values)
+        for problem in mismatches(step.expected(semantics), got, values):
+            problems.append(f"{case.id} step {number} {request}: {problem}")
+    return problems
+
+
+def replay_model(case: Case, semantics: Semantics) -> list[str]:
+    """Every step of ``case`` on the naive model (:mod:`libimage.spec.model`): the model
+    answers to the references' examples too, independently of the core."""
+    from libimage.spec import model
+
+    snap, values = build_snapshot(case)
+    state = model.model_of(snap)
+    context = case.context(semantics)
+    problems: list[str] = []
+    for number, step in enumerate(case.steps):
+        request = values.fill_all(dict(step.request))
+        op = request["op"]
+        got: Outcome
+        if op in ("lookup", "exists"):
+            answer = (model.lookup_image if op == "lookup" else model.exists)(
+                state, request["name"], context
+            )
+            if isinstance(answer, model.ModelError):
+                got = {"error": answer.kind.name}
+            elif isinstance(answer, bool):
+                got = {"exists": answer}
+            else:
+                got = lookup_outcome(answer.image.id, answer.resolved, None, values)
+        elif op == "images":
+            listed = model.list_images(
+                state, request.get("filters", []), context, names=request.get("names", [])
+            )
+            if isinstance(listed, model.ModelError):
+                got = {"error": listed.kind.name}
+            else:
+                got = {"images": [values.key_of(i.id) for i in listed]}
+        else:
+            state, result = model.remove_images(
+                state, request.get("names", []), request_options(request), context
+            )
+            got = {
+                "reports": [
+                    {"image": values.key_of(r.id), "untagged": r.untagged, "removed": r.removed}
+                    for r in result.reports
+                ],
+                "errors": [error.kind.name for error in result.errors],
+                "store": {values.key_of(i.id): list(i.names) for i in state.images},
+            }
         for problem in mismatches(step.expected(semantics), got, values):
             problems.append(f"{case.id} step {number} {request}: {problem}")
     return problems

@@ -12,8 +12,10 @@ by side and compare them (``tests/stateful``, ``tests/exhaustive``,
 The model is small because its **scope** is: no corrupted images (every manifest and
 config reads), no quarantined records (decision 10), no mapped layers, no unmeasured
 layers, no platform options on lookups (the context's host and choices still decide
-manifest-list instances), no ``until`` filter, ``containers-storage:`` names without
-a store specification or ``@ID``, no other transport, and only ``sha256`` digests.
+manifest-list instances), no ``until`` filter and no wildcard label keys,
+``containers-storage:`` names without a store specification or ``@ID``,
+``docker://`` names (refused, TR-2) but no other transport, and no image ID listed
+twice (LS-3).
 Anything outside raises :class:`OutOfScope`; generators keep to the scope.
 
 The state (:class:`Model`): images with their names, names history, digests, top
@@ -189,7 +191,7 @@ def model_of(snapshot: Snapshot) -> Model:
         manifest = _json(snapshot, record, manifest_key)
         if not isinstance(manifest, dict):
             raise OutOfScope(f"image {record.id}: manifest is not an object")
-        list_kind = _LIST_TYPES.get(str(manifest.get("mediaType", "")), "")
+        list_kind = _LIST_TYPES.get(str(manifest.get("mediaType", "")), "")  # ML-1, IP-11
         config: Config | None = None
         entries: list[ListEntry] = []
         if list_kind:
@@ -355,7 +357,7 @@ def _check_digest(digest: str) -> None:
 
 
 def parse(text: str) -> Ref:
-    """``reference.Parse`` (REF-2, REF-3): no normalisation at all."""
+    """``reference.Parse`` (REF-1..REF-4): no normalisation at all."""
     match = _REFERENCE.fullmatch(text)
     if match is None:
         if text == "":
@@ -447,7 +449,7 @@ def normalize_tagged_digested(text: str) -> str:
 
 
 def normalize_name(text: str) -> str:
-    """``NormalizeName`` (LN-2): ``localhost/`` for short names, ``:latest`` when bare."""
+    """``NormalizeName`` (LN-2, RM-T2): ``localhost/`` for short names, ``:latest`` when bare."""
     ref = parse(text)
     if not _names_registry(ref.domain):
         text = "localhost/" + str(ref).lstrip("/")
@@ -498,7 +500,8 @@ def store_image(model: Model, text: str) -> MImage | None:
 
 
 def set_names(model: Model, image_id: str, names: Sequence[str]) -> None:
-    """``SetNames`` on the read-write record (SF-N-3): dedupe, steal, move to history front."""
+    """``SetNames`` on the read-write record (SF-N-3): dedupe, steal from the other images,
+    move each name to the front of the names history (IP-3, which never forgets one)."""
     wanted: list[str] = []
     for name in names:
         if name not in wanted:
@@ -634,6 +637,8 @@ def _layer_nodes(model: Model) -> set[str]:
 
 def has_children(model: Model, image: MImage) -> bool | ModelError:
     """``HasChildren`` (LT-C1..C5): is some other image a child of this one (LT-3)?
+
+    The layer tree (LT-1) has a node per layer and per parent a layer names.
 
     Candidates: for an image without a top layer, every other empty image (a manifest
     list has none, LT-C1), and the search stops at the first child (LT-C5); otherwise
@@ -778,7 +783,7 @@ def _wanted_platforms(context: Context) -> list[tuple[str, str, str]]:
 
 
 def instance_of(model: Model, image: MImage, context: Context) -> MImage | None:
-    """ML-4, ML-5: the local image of the list entry the platform rules choose, if any."""
+    """ML-4, ML-5: the local image of the list entry the platforms of PLAT-4 choose, if any."""
     chosen = ""
     for wanted in _wanted_platforms(context):
         for entry in image.entries:
@@ -840,12 +845,23 @@ def _storage_transport(model: Model, name: str, rest: str) -> Found | ModelError
 def lookup_image(
     model: Model, name: str, context: Context, flags: LookupFlags | None = None
 ) -> Found | ModelError:
-    """``LookupImage(name)`` without platform options (LK-2..LK-9; DIV-1..DIV-3)."""
+    """``LookupImage(name)`` without platform options (LK-2..LK-9; DIV-1..DIV-3).
+
+    ``containers-storage:`` names go through TR-3 and TR-4; ``docker://`` names are
+    refused (TR-2).
+    """
     flags = flags or LookupFlags()
     semantics = context.semantics
     transport, colon, rest = name.partition(":")
     if colon and transport == "containers-storage":
         return _storage_transport(model, name, rest)  # LK-2
+    if colon and transport == "docker" and rest.startswith("//"):
+        try:  # TR-2: the docker transport accepts a normalisable name
+            named = parse_normalized_named(rest[2:])
+        except NameError_:
+            named = None
+        if named is not None and not (named.tag and named.digest):
+            return ModelError(ErrorKind.UNSUPPORTED_TRANSPORT, name)
     if colon and transport in _FOREIGN_TRANSPORTS:
         raise OutOfScope(f"transport {transport!r}")
     try:
@@ -1111,7 +1127,7 @@ def list_images(
     is_external: IsExternal | None = None,
     names: Sequence[str] = (),
 ) -> list[MImage] | ModelError:
-    """``ListImages(names, {Filters})`` (LS-2..LS-5, FL-P3..P5)."""
+    """``ListImages(names, {Filters})`` (LS-2..LS-5, FL-P3..P5; a failing filter, FL-P9)."""
     candidates: list[MImage] = []
     if names:
         for name in names:

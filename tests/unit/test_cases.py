@@ -3,7 +3,8 @@
 Each case comes from a worked example of the behaviour references (LK-10, LN-4,
 ML-6, RLK-7, RM-X1..X14, POD-R-*, FL-R5..R7, FL-P*, LS-4); its expectations are the
 references'. Every case runs in every profile it names, on the pure core
-(:func:`libimage.spec.cases.replay_core`) and through the adapter on the case's store
+(:func:`libimage.spec.cases.replay_core`), on the naive model
+(:func:`libimage.spec.cases.replay_model`) and through the adapter on the case's store
 written to disk (:func:`libimage.spec.cases.replay_adapter`); podman replays them in
 ``tests/differential/test_cases_podman.py``. The format itself is checked too:
 invalid documents are refused with a message naming the field.
@@ -26,6 +27,7 @@ from libimage.spec.cases import (
     parse_case,
     replay_adapter,
     replay_core,
+    replay_model,
 )
 
 CASES = load_all()
@@ -47,6 +49,13 @@ def test_there_are_enough_cases() -> None:
 def test_case_on_the_core(case: Any, profile: str) -> None:
     """The pure core does what the case's reference says."""
     problems = replay_core(case, PROFILES[profile])
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize(("case", "profile"), RUNS)
+def test_case_on_the_model(case: Any, profile: str) -> None:
+    """The naive model (libimage.spec.model) does what the case's reference says."""
+    problems = replay_model(case, PROFILES[profile])
     assert not problems, "\n".join(problems)
 
 
