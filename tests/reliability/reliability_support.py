@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
-import stat
 import subprocess
 import sys
 import time
@@ -322,18 +320,18 @@ class Canaries:
     """
 
     def __init__(self, around: Path) -> None:
-        self.paths: dict[Path, bytes] = {}
+        self.paths: dict[Path, tuple[bytes, int]] = {}
         for directory in (around, around / "outside", around / "outside" / "deeper"):
             directory.mkdir(parents=True, exist_ok=True)
             canary = directory / "canary.txt"
             canary.write_bytes(b"alive: " + str(directory).encode())
-            self.paths[canary] = canary.read_bytes()
+            self.paths[canary] = (canary.read_bytes(), canary.stat().st_mode)
         self.directory = around / "outside"
 
     def assert_alive(self) -> None:
-        for path, data in self.paths.items():
+        for path, (data, mode) in self.paths.items():
             assert path.read_bytes() == data, f"{path} changed"
-            assert stat.S_IMODE(path.stat().st_mode) == 0o644, f"{path} mode changed"
+            assert path.stat().st_mode == mode, f"{path} mode changed"
 
 
 @contextmanager
@@ -391,7 +389,3 @@ def immutable(*paths: Path) -> Iterator[None]:
     finally:
         for path in done:
             subprocess.run(["chattr", "-i", str(path)], check=False)
-
-
-def copy_tree(source: Path, target: Path) -> None:
-    shutil.copytree(source, target, symlinks=True)
