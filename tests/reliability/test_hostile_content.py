@@ -9,6 +9,7 @@ that we do not.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -35,7 +36,9 @@ from reliability_support import (
 )
 from support.podman import PodmanStore, requires_podman
 
+from libimage.adapters.store import read_snapshot
 from libimage.pure.reference import go_quote
+from libimage.pure.snapshot import Unreadable
 
 pytestmark = [requires_podman, pytest.mark.reliability]
 
@@ -267,6 +270,57 @@ def test_big_data_behind_a_link_is_never_read(base: Base, tmp_path: Path) -> Non
     assert store_bytes(store) == state
     assert store_bytes(PodmanStore(root=outside, runroot=outside)) == before
     canaries.assert_alive()
+
+
+def _slash_key() -> str:
+    """A key whose base64 file name contains ``/`` (SF-B-2: an unreadable item)."""
+    for first in range(32, 127):
+        key = chr(first) + "??"
+        if "/" in base64.b64encode(key.encode()).decode():
+            return key
+    raise AssertionError("no such key")
+
+
+def test_big_data_keys_never_name_a_path_outside_the_image(base: Base, tmp_path: Path) -> None:
+    """SF-B-2, decision 7: keys that would name ``..``, ``.``, a subdirectory (a base64
+    name with ``/``) or nothing are unreadable items; keys with separators are encoded,
+    so they name a file inside the image's directory. A file planted where a key would
+    lead if it were used as a path is never read."""
+    store = base.copy(tmp_path / "store")
+    images_dir = store.root / "vfs-images"
+    (images_dir / "manifest").write_bytes(b"planted one level up")
+    (store.root / "manifest").write_bytes(b"planted two levels up")
+    snapshot = read_snapshot(store.options()).snapshot
+    solo = next(image for image in snapshot.images if image.id == base.solo)
+    content = snapshot.content
+    for key in ("", ".", "..", _slash_key(), "../manifest", "../../manifest", "/etc/hostname"):
+        value = content.big_data(solo, key)
+        assert not isinstance(value, bytes) or not value.startswith(b"planted"), key
+        if key in {"", ".", "..", _slash_key()}:
+            assert isinstance(value, Unreadable), key
+            assert not value.missing, key
+    assert isinstance(content.big_data(solo, "manifest"), bytes)
+
+
+def test_a_hostile_intent_file_is_never_followed(base: Base, tmp_path: Path) -> None:
+    """Our intent file replaced by a link to an intent outside the store naming sound
+    images: a write operation refuses naming it (nothing recovered through it); garbage
+    in its place is ignored with a warning and the removal goes on."""
+    store = base.copy(tmp_path / "store")
+    intent = store.root / "vfs-layers" / "libimage-removal-intent.json"
+    outside = tmp_path / "intent.json"
+    outside.write_text(json.dumps({"version": 1, "containers": [], "images": [base.aa]}))
+    intent.symlink_to(outside)
+    state = store_bytes(store)
+    cli(store, "rmi", "solo:1").assert_clean_failure(str(intent), "symbolic link")
+    assert store_bytes(store) == state
+    intent.unlink()
+    intent.write_bytes(b"\0garbage")
+    result = cli(store, "rmi", "solo:1")
+    assert result.code == 0, result
+    assert any(str(intent) in line for line in result.err.splitlines())
+    assert base.aa in our_view(store)
+    assert leftovers(store) == []
 
 
 # -- links swapped in while we work --------------------------------------------------------------
