@@ -1,12 +1,17 @@
 """Bounded exhaustive checking: every store within a small scope, every request within it.
 
 No randomness: :func:`stores` enumerates every store of the scope below, in a fixed
-order, and :func:`removal_requests` every removal request of the scope on a store.
-:func:`check_all` runs :func:`libimage.spec.rules.check_removal` (every removal
-invariant, ``INV-RM-1..8``, and agreement with the naive model, ``INV-MD-4``,
-``INV-MD-5``) on each pair and counts what it covered.
+order; :func:`removal_requests`, :func:`lookup_names` and :func:`listing_filters` every
+request of the scope on a store. :func:`check_all` runs
+:func:`libimage.spec.rules.check_removal` (``INV-RM-1..8`` and agreement with the naive
+model, ``INV-MD-4``, ``INV-MD-5``) on each removal request;
+:func:`check_lookups_and_listings` runs :func:`~libimage.spec.rules.check_lookup`
+(``INV-LK-1..9``, ``INV-MD-1``, ``INV-MD-2``) and
+:func:`~libimage.spec.rules.check_listing` (``INV-LS-1..6``, ``INV-IP-1``, ``INV-LT-1``,
+``INV-MD-3``) on each lookup and listing. :func:`run_in_processes` runs either over the
+whole scope in fresh interpreters, one per core (``python -m libimage.spec.bounded``).
 
-**The store scope** (:data:`SCOPE`):
+**The store scope** (2,099 stores):
 
 * up to three images ``I0``, ``I1``, ``I2``, built the way podman builds them (one
   layer each, LT-4), with IDs sharing first hex digits (``a1…``, ``a2…``, ``b…``: the
@@ -19,17 +24,24 @@ invariant, ``INV-RM-1..8``, and agreement with the naive model, ``INV-MD-4``,
   images have zero, one or two names;
 * at most one storage container, on any image (RM-C*, SF-D-3);
 * with and without a manifest list ``localhost/list:1`` whose one entry is ``I0``'s
-  manifest for linux/amd64 (RLK-7, ML-4, ML-5);
+  manifest for linux/amd64 (RLK-7, ML-4, ML-5).
 
-**The request scope**, per store: each single name of ``foo``, ``foo:v2``,
-``localhost/foo:latest``, ``localhost/list:1``, ``nothere``, ``a``, each image's
-12-character ID prefix and its ``sha256:`` ID; the pairs ``[foo, foo]`` and
-``[foo:v2, foo]``; all of them with and without force; and the removals by filter
-``rmi -a`` (no filter) and ``dangling=true``. All in the ``seed`` profile, with the
-``podman-4.3`` profile for the requests with force (decision 16, EV-4).
+**The removal scope** (91,174 requests), per store: each single name of ``foo``,
+``foo:v2``, ``localhost/foo:latest``, ``localhost/list:1``, ``nothere``, ``a``, each
+image's 12-character ID prefix and its ``sha256:`` ID; the pairs ``[foo, foo]`` and
+``[foo:v2, foo]``; each without force (``seed``) and with force (``seed`` and
+``podman-4.3``, decision 16, EV-4); and the removals by filter ``rmi -a`` (no filter)
+and ``dangling=true``: 26 + 6 n requests for a store of n images.
 
-The counts are fixed by the scope (:data:`EXPECTED_STORES`, :data:`EXPECTED_REQUESTS`):
-``tests/exhaustive/test_exhaustive_removal.py`` asserts them.
+**The lookup and listing scope** (72,594 requests), in both profiles: on each of the
+543 stores without a container (containers play no part in a lookup), the single names
+above, ``containers-storage:localhost/foo:latest``, ``list`` and ``localhost/list:1``,
+each image's full ID, 12-character prefix and ``sha256:`` ID, and ``whatever@<digest>``
+for each image; on every store, the listings without a filter, with each of
+:data:`LISTING_FILTERS`, with ``id=`` and ``since=`` naming ``I0``, and with
+``dangling=false`` and ``reference=foo`` together.
+
+The counts are fixed by the scope; ``tests/exhaustive`` asserts them.
 """
 
 from __future__ import annotations
@@ -37,9 +49,11 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from pyrsistent import pvector
 
@@ -58,9 +72,10 @@ from libimage.spec.builders import (
     manifest_list,
     snapshot,
 )
+from libimage.spec.invariants_listing import ListingCase
 from libimage.spec.invariants_removal import RemovalRequest
 from libimage.spec.model import Model, model_of
-from libimage.spec.rules import Violation, check_removal
+from libimage.spec.rules import Violation, check_listing, check_lookup, check_removal
 
 NAMES = ("localhost/foo:latest", "localhost/foo:v2")
 LIST_NAME = "localhost/list:1"
@@ -165,6 +180,76 @@ def removal_requests(store: Store) -> Iterator[RemovalRequest]:
         yield RemovalRequest(store.snapshot, (), options, Context(semantics=SEED))
 
 
+LOOKUP_EXTRA = ("containers-storage:localhost/foo:latest", "localhost/list:1", "list")
+LISTING_FILTERS = (
+    "dangling=true",
+    "dangling=false",
+    "intermediate=true",
+    "containers=true",
+    "containers=external",
+    "reference=foo",
+    "manifest=true",
+    "label=a",
+)
+
+
+def lookup_names(store: Store) -> list[str]:
+    """Every name the lookup scope asks for on ``store``: the removal names, each image's
+    full ID, a ``containers-storage:`` name, the list by name and short name, and each
+    image's digest under a foreign repository (LK-8)."""
+    names = [*SINGLE_NAMES, *LOOKUP_EXTRA]
+    for image_id in store.image_ids:
+        names += [image_id, image_id[:12], f"sha256:{image_id}"]
+    for record in store.snapshot.images:
+        if record.id in store.image_ids and record.digest:
+            names.append(f"whatever@{record.digest}")
+    return names
+
+
+def listing_filters(store: Store) -> list[tuple[str, ...]]:
+    """Every listing of the scope: no filter, each filter of :data:`LISTING_FILTERS`, an
+    ``id`` and a ``since`` filter naming the first image, and two filters together."""
+    filters: list[tuple[str, ...]] = [(), *((f,) for f in LISTING_FILTERS)]
+    if store.image_ids:
+        filters += [(f"id={store.image_ids[0]}",), (f"since={store.image_ids[0][:12]}",)]
+    filters.append(("dangling=false", "reference=foo"))
+    return filters
+
+
+def _is_external(container_id: str) -> bool:
+    return container_id[-1] in "02468ace"
+
+
+def check_lookups_and_listings(
+    *, limit: int | None = None, shard: int = 0, shards: int = 1
+) -> Coverage:
+    """:func:`~libimage.spec.rules.check_lookup` on every name of :func:`lookup_names` and
+    :func:`~libimage.spec.rules.check_listing` on every listing of :func:`listing_filters`,
+    in both profiles, on every store of the scope (``requests`` counts both kinds)."""
+    coverage = Coverage()
+    for position, store in enumerate(itertools.islice(stores(), limit)):
+        if position % shards != shard:
+            continue
+        coverage.stores += 1
+        naive = model_of(store.snapshot)
+        # Containers play no part in a lookup (LK-*): lookups run on the stores without one.
+        names = lookup_names(store) if not store.snapshot.containers else []
+        for semantics in (SEED, PODMAN_4_3):
+            context = Context(semantics=semantics)
+            for name in names:
+                coverage.requests += 1
+                for violation in check_lookup(store.snapshot, name, context, naive=naive):
+                    what = f"lookup {name!r} {semantics.name}"
+                    coverage.violations.append((store.description, what, violation))
+            for filters in listing_filters(store):
+                coverage.requests += 1
+                case = ListingCase(store.snapshot, filters, context, (), _is_external)
+                for violation in check_listing(case, naive=naive):
+                    what = f"images {list(filters)} {semantics.name}"
+                    coverage.violations.append((store.description, what, violation))
+    return coverage
+
+
 @dataclass
 class Coverage:
     """What a run covered: stores, requests, and every violation found."""
@@ -227,14 +312,59 @@ def summary(coverage: Coverage) -> dict[str, object]:
     }
 
 
+def run_in_processes(
+    kind: str = "removal", *, processes: int = 2, limit: int | None = None, timeout: float = 600
+) -> dict[str, Any]:
+    """Run the ``kind`` check (``removal`` or ``lookup-listing``) over the whole scope in
+    ``processes`` fresh interpreters (``python -m libimage.spec.bounded --shard K/N``)
+    and add up their summaries.
+
+    A fresh interpreter imports ``libimage`` without any test instrumentation (the
+    typeguard pytest plugin instruments the pytest process only), and the shards use
+    every core. Raises :class:`RuntimeError` if a shard prints no summary.
+    """
+    argv = [sys.executable, "-m", "libimage.spec.bounded", "--kind", kind]
+    if limit is not None:
+        argv += ["--limit", str(limit)]
+    children = [
+        subprocess.Popen(
+            [*argv, "--shard", f"{shard}/{processes}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for shard in range(processes)
+    ]
+    total: dict[str, Any] = {
+        "stores": 0,
+        "requests": 0,
+        "deleted_images": 0,
+        "refusals": 0,
+        "violations": [],
+    }
+    for child in children:
+        stdout, stderr = child.communicate(timeout=timeout)
+        if not stdout.strip():
+            raise RuntimeError(f"a shard of the bounded check printed nothing: {stderr}")
+        part = json.loads(stdout.splitlines()[-1])
+        for key in ("stores", "requests", "deleted_images", "refusals"):
+            total[key] += part[key]
+        total["violations"] += part["violations"]
+    return total
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m libimage.spec.bounded [--shard K/N] [--limit STORES]``: one JSON line."""
     parser = argparse.ArgumentParser(prog="python -m libimage.spec.bounded")
     parser.add_argument("--shard", default="0/1", help="K/N: every N-th store from the K-th")
     parser.add_argument("--limit", type=int, default=None, help="only the first STORES stores")
+    parser.add_argument(
+        "--kind", choices=("removal", "lookup-listing"), default="removal", help="what to check"
+    )
     arguments = parser.parse_args(argv)
     shard, _, shards = arguments.shard.partition("/")
-    coverage = check_all(limit=arguments.limit, shard=int(shard), shards=int(shards))
+    run = check_all if arguments.kind == "removal" else check_lookups_and_listings
+    coverage = run(limit=arguments.limit, shard=int(shard), shards=int(shards))
     sys.stdout.write(json.dumps(summary(coverage)) + "\n")
     return 1 if coverage.violations else 0
 

@@ -19,19 +19,17 @@ On every request every removal rule of :func:`libimage.spec.rules.check_removal`
 must hold: the core's invariants ``INV-RM-1..8`` and agreement with the naive model
 (``INV-MD-4``: reports, errors, events; ``INV-MD-5``: the store after). No randomness.
 
-typeguard is off for the full enumeration: it runs in two child interpreters
-(``python -m libimage.spec.bounded --shard K/2``), which the typeguard pytest plugin
-does not instrument (it instruments ``libimage`` in the pytest process only), one per
-core; each prints its counts and violations as one JSON line. A small sample of the
+typeguard is off for the full enumeration: it runs in two fresh interpreters
+(:func:`libimage.spec.bounded.run_in_processes`, ``python -m libimage.spec.bounded
+--shard K/2``), which the typeguard pytest plugin does not instrument (it instruments
+``libimage`` in the pytest process only), one per core; each prints its counts and
+violations as one JSON line. A small sample of the
 same scope also runs here, in the instrumented process, so that the enumeration's own
 annotations stay checked.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import Callable
 
 import pytest
@@ -42,7 +40,7 @@ pytestmark = pytest.mark.exhaustive
 
 EXPECTED_STORES = 2099
 EXPECTED_REQUESTS = 91174
-SHARDS = 2
+PROCESSES = 2  # one per core of the CI machine
 TIMEOUT = 600  # seconds; a run that hangs must fail, not stall CI
 
 
@@ -50,42 +48,26 @@ def test_every_removal_rule_on_every_store_in_scope(
     capsys: pytest.CaptureFixture[str], record_property: Callable[[str, object], None]
 ) -> None:
     """INV-RM-1..8, INV-MD-4, INV-MD-5 on all 91,174 requests of all 2,099 stores."""
-    children = [
-        subprocess.Popen(
-            [sys.executable, "-m", "libimage.spec.bounded", "--shard", f"{shard}/{SHARDS}"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for shard in range(SHARDS)
-    ]
-    summaries = []
-    for child in children:
-        stdout, stderr = child.communicate(timeout=TIMEOUT)
-        assert stdout, f"the enumeration printed nothing: {stderr}"
-        summaries.append(json.loads(stdout.splitlines()[-1]))
-    stores = sum(s["stores"] for s in summaries)
-    requests = sum(s["requests"] for s in summaries)
-    deleted = sum(s["deleted_images"] for s in summaries)
-    refusals = sum(s["refusals"] for s in summaries)
-    violations = [v for s in summaries for v in s["violations"]]
+    total = bounded.run_in_processes("removal", processes=PROCESSES, timeout=TIMEOUT)
+    violations = total["violations"]
     line = (
-        f"exhaustive removal: {stores} stores, {requests} requests, {deleted} images "
-        f"removed, {refusals} refusals, {len(violations)} violations"
+        f"exhaustive removal: {total['stores']} stores, {total['requests']} requests, "
+        f"{total['deleted_images']} images removed, {total['refusals']} refusals, "
+        f"{len(violations)} violations"
     )
     with capsys.disabled():
         print(f"\n{line}")
-    record_property("exhaustive_stores", stores)
-    record_property("exhaustive_requests", requests)
+    record_property("exhaustive_removal_stores", total["stores"])
+    record_property("exhaustive_removal_requests", total["requests"])
     assert not violations, "\n".join(
         f"{v['rule']}: {v['explanation']}\n  store: {v['store']}\n  request: {v['request']}"
         for v in violations[:10]
     )
-    assert stores == EXPECTED_STORES
-    assert requests == EXPECTED_REQUESTS
+    assert total["stores"] == EXPECTED_STORES
+    assert total["requests"] == EXPECTED_REQUESTS
     # The scope reaches both outcomes: images are deleted and requests are refused.
-    assert deleted > 0
-    assert refusals > 0
+    assert total["deleted_images"] > 0
+    assert total["refusals"] > 0
 
 
 def test_sample_of_the_scope_under_typeguard() -> None:
