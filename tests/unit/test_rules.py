@@ -3,15 +3,17 @@
 Every rule ID appears once; every ``checked_by`` name resolves to a function; every
 behaviour ID the naive model cites is indexed, and every indexed behaviour is cited
 where the model restates it; every invariant of ``spec/invariants_*.py`` is indexed;
-and the entry points report violations with their rule IDs (a planted violation is
-found, so the checks can fail).
+the entry points report violations with their rule IDs (a planted violation is
+found, so the checks can fail); and every Python name of ``spec/glossary.md`` exists.
 """
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import re
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -105,3 +107,29 @@ def test_a_planted_violation_is_reported_with_its_rule() -> None:
     found = rules.check_removal(request, plan=RemovalPlan(), only={"INV-MD-4", "INV-MD-5"})
     assert [v.rule for v in found] == ["INV-MD-4", "INV-MD-5"]
     assert "the model reports" in found[0].explanation
+
+
+GLOSSARY = Path(rules.__file__).parent / "glossary.md"
+
+
+def test_every_name_in_the_glossary_exists() -> None:
+    """spec/glossary.md (style.md section 5) names only things that exist."""
+    missing = []
+    for match in re.finditer(r"`((?:pure|adapters|model)\.[A-Za-z_.]+)`", GLOSSARY.read_text()):
+        parts = match.group(1).split(".")
+        if parts[0] == "model":
+            parts = ["spec", *parts]
+        for split in range(len(parts), 0, -1):
+            try:
+                found: object = importlib.import_module("libimage." + ".".join(parts[:split]))
+            except ImportError:
+                continue
+            try:
+                for attribute in parts[split:]:
+                    found = getattr(found, attribute)
+            except AttributeError:
+                missing.append(match.group(1))
+            break
+        else:
+            missing.append(match.group(1))
+    assert missing == []
