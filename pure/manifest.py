@@ -174,10 +174,24 @@ def _reject_constant(text: str) -> object:
 
 
 def _load(data: bytes) -> Any:
-    """Parse ``data`` as Go does: UTF-8 (bad bytes in strings become U+FFFD), strict JSON."""
+    """Parse ``data`` as Go does: UTF-8 (bad bytes in strings become U+FFFD), strict JSON.
+
+    The result is in the fast path's form (dicts) when the document has no
+    duplicate keys and no long numbers, else in the exact decoder's form
+    (:class:`_Object`); :func:`_decode_document` takes either.
+    """
+    text = data.decode("utf-8", errors="replace")
+    try:
+        return _load_fast(text)
+    except _Slow:
+        return _load_exact(text)
+
+
+def _load_exact(text: str) -> Any:
+    """``text`` parsed into the exact decoder's form (raises _DecodeError as Go would fail)."""
     try:
         return json.loads(
-            data.decode("utf-8", errors="replace"),
+            text,
             object_pairs_hook=lambda pairs: _Object(tuple(pairs)),
             parse_int=_parse_int,
             parse_constant=_reject_constant,
@@ -286,7 +300,241 @@ def _decode(value: Any, schema: _Type, current: Any, path: str = "") -> Any:
 def _unmarshal(data: bytes | Any, schema: _Struct) -> dict[str, Any]:
     """``json.Unmarshal(data, &v)`` for a struct ``v`` of type ``schema`` (raises _DecodeError)."""
     document = _load(data) if isinstance(data, bytes) else data
-    return cast("dict[str, Any]", _decode(document, schema, _zero(schema)))
+    return cast("dict[str, Any]", _decode_document(document, schema))
+
+
+# ---------------------------------------------------------------------------
+# The fast path: Python's C parser and a decoder compiled per schema
+#
+# Almost every document is plain: no duplicate keys, every key that names a field
+# spelt exactly as the field, every value of the field's type. For those, Go's
+# decoding is simply "take the field's value", so the document is parsed into dicts
+# by the C parser and each schema's fields are picked out by a decoder built once
+# per schema. Anything else (a duplicate key, a key that matches a field only when
+# folded, a type mismatch, a long number, a time that does not parse) raises
+# _Slow, and the exact decoder above decodes the same document again, giving the
+# same value or the same error. ``_ANY`` fields hold the raw value in either form:
+# callers only ask whether it is null.
+
+
+class _Slow(Exception):
+    """The fast path cannot decode this document exactly; the exact decoder will."""
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    mapping = dict(pairs)
+    if len(mapping) != len(pairs):
+        raise _Slow
+    return mapping
+
+
+def _load_fast(text: str) -> Any:
+    """``text`` parsed into dicts and lists, or _Slow (duplicates, constants, bad JSON)."""
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+    except (ValueError, RecursionError, _DecodeError):
+        raise _Slow from None
+
+
+def _to_exact(value: Any) -> Any:
+    """A fast-path document in the exact decoder's form (keys in document order)."""
+    kind = type(value)
+    if kind is dict:
+        return _Object(tuple((key, _to_exact(item)) for key, item in value.items()))
+    if kind is list:
+        return [_to_exact(item) for item in value]
+    if kind is int and len(str(value)) >= 40:  # what _parse_int gives for the literal
+        return _HUGE
+    return value
+
+
+_FAST: dict[int, Callable[[Any], Any]] = {}
+# Keys seen in documents that are not field names, folded (bounded: hostile documents).
+_FOLDED_KEYS: dict[str, str] = {}
+_INT64_RANGE = range(-(2**63), 2**63)
+
+
+def _folded(key: str) -> str:
+    folded = _FOLDED_KEYS.get(key)
+    if folded is None:
+        folded = key.translate(_FOLD)
+        if len(_FOLDED_KEYS) < 4096:
+            _FOLDED_KEYS[key] = folded
+    return folded
+
+
+def _check_keys(
+    value: dict[str, Any],
+    names: frozenset[str],
+    folded_names: dict[str, str],
+    plain_keys: set[tuple[str, ...]],
+) -> None:
+    """_Slow if a key that is not a field name matches one when folded."""
+    keys = tuple(value)
+    if keys in plain_keys:
+        return
+    for key in keys:
+        if key not in names and _folded(key) in folded_names:
+            raise _Slow
+    # Documents of one producer share their key lists (bounded: hostile documents).
+    if len(plain_keys) < 1024:
+        plain_keys.add(keys)
+
+
+_STRING_FIELD, _BOOL_FIELD, _OTHER_FIELD = 0, 1, 2
+
+
+def _struct_decoder(schema: _Struct) -> Callable[[Any], Any]:
+    """The fast decoder of a struct: one ``get`` per field.
+
+    A missing field decodes like null: the zero value, which Go leaves in place.
+    String and bool fields are checked inline; other fields call their decoder.
+    """
+    fields = tuple(
+        (
+            name,
+            _STRING_FIELD if kind == _STRING else _BOOL_FIELD if kind == _BOOL else _OTHER_FIELD,
+            _fast_decoder(kind),
+        )
+        for name, kind in schema.fields
+    )
+    names, zero, folded_names = frozenset(schema.types), schema.zero, schema.folded
+    plain_keys: set[tuple[str, ...]] = set()
+
+    def decode(value: Any) -> Any:
+        if type(value) is not dict:
+            if value is None:
+                return zero
+            raise _Slow
+        if not value.keys() <= names:
+            _check_keys(value, names, folded_names, plain_keys)
+        result = {}
+        get = value.get
+        for name, kind, field_decoder in fields:
+            item = get(name)
+            if kind == _STRING_FIELD:
+                if type(item) is not str:
+                    if item is not None:
+                        raise _Slow
+                    item = ""
+            elif kind == _BOOL_FIELD:
+                if type(item) is not bool:
+                    if item is not None:
+                        raise _Slow
+                    item = False
+            else:
+                item = field_decoder(item)
+            result[name] = item
+        return result
+
+    return decode
+
+
+def _fast_decoder(schema: _Type) -> Callable[[Any], Any]:
+    """The fast decoder of ``schema`` (built once, kept for the module's schemas)."""
+    decoder = _FAST.get(id(schema))
+    if decoder is not None:
+        return decoder
+    if isinstance(schema, _Struct):
+        decoder = _struct_decoder(schema)
+    elif isinstance(schema, _Pointer):
+        element = _fast_decoder(schema.element)
+
+        def decode_pointer(value: Any) -> Any:
+            return None if value is None else element(value)
+
+        decoder = decode_pointer
+    elif isinstance(schema, _Slice):
+        element = _fast_decoder(schema.element)
+
+        def decode_slice(value: Any) -> Any:
+            if value is None:
+                return None
+            if type(value) is not list:
+                raise _Slow
+            return [element(item) for item in value]
+
+        decoder = decode_slice
+    elif isinstance(schema, _Map):
+        element = _fast_decoder(schema.element)
+
+        def decode_map(value: Any) -> Any:
+            if value is None:
+                return None
+            if type(value) is not dict:
+                raise _Slow
+            return {key: element(item) for key, item in value.items()}
+
+        decoder = decode_map
+    else:
+        decoder = _FAST_SCALARS[cast("_Scalar", schema).kind]
+    _FAST[id(schema)] = decoder
+    return decoder
+
+
+def _fast_string(value: Any) -> Any:
+    if type(value) is str:
+        return value
+    if value is None:
+        return ""
+    raise _Slow
+
+
+def _fast_int(value: Any) -> Any:
+    if type(value) is int and value in _INT64_RANGE:
+        return value
+    if value is None:
+        return 0
+    raise _Slow
+
+
+def _fast_bool(value: Any) -> Any:
+    if type(value) is bool:
+        return value
+    if value is None:
+        return False
+    raise _Slow
+
+
+def _fast_any(value: Any) -> Any:
+    return value
+
+
+_TIMES: dict[str, int] = {}  # history times repeat from image to image (bounded)
+
+
+def _fast_time(value: Any) -> Any:
+    if value is None:
+        return None
+    if type(value) is not str:
+        raise _Slow
+    instant = _TIMES.get(value)
+    if instant is None:
+        instant = parse_go_rfc3339(value)
+        if instant is None:
+            raise _Slow
+        if len(_TIMES) < 65536:
+            _TIMES[value] = instant
+    return instant
+
+
+_FAST_SCALARS: dict[str, Callable[[Any], Any]] = {
+    "string": _fast_string,
+    "int": _fast_int,
+    "bool": _fast_bool,
+    "any": _fast_any,
+    "time": _fast_time,
+}
+
+
+def _decode_document(document: Any, schema: _Type) -> Any:
+    """Decode a parsed document (either form) into a zero ``schema`` value."""
+    if not isinstance(document, _Object):
+        try:
+            return _fast_decoder(schema)(document)
+        except _Slow:
+            document = _to_exact(document)
+    return _decode(document, schema, _zero(schema))
 
 
 def _struct(*fields: tuple[str, _Type]) -> _Struct:
@@ -468,24 +716,44 @@ def parse_go_rfc3339(text: str) -> int | None:
     match = _GO_RFC3339.fullmatch(text)
     if match is None:
         return None
-    year, month, day, hour, minute, second = (int(part) for part in match.groups()[:6])
-    fraction, sign, offset_hours, offset_minutes = match.groups()[6:]
-    if not (1 <= month <= 12 and hour < 24 and minute < 60 and second < 60):
+    year, month, day, hour, minute, second, fraction, sign, offset_hours, offset_minutes = (
+        match.groups()
+    )
+    date = (year, month, day)
+    midnight = _DAY_STARTS.get(date, _UNKNOWN_DAY)
+    if midnight is _UNKNOWN_DAY:
+        midnight = _day_start(int(year), int(month), int(day))
+        if len(_DAY_STARTS) < 65536:  # histories share their days (bounded)
+            _DAY_STARTS[date] = midnight
+    hours, minutes, seconds = int(hour), int(minute), int(second)
+    if midnight is None or not (hours < 24 and minutes < 60 and seconds < 60):
         return None
-    if not 1 <= day <= _days_in(month, year):
-        return None
-    digits = (fraction or "")[:9]
-    nanos = int(digits) * 10 ** (9 - len(digits)) if digits else 0
+    nanos = int(fraction[:9].ljust(9, "0")) if fraction else 0
     offset = 0
     if sign:
         offset = (int(offset_hours) * 60 + int(offset_minutes)) * 60
         offset = -offset if sign == "-" else offset
-    seconds = _days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second
-    return (seconds - offset) * 10**9 + nanos
+    total: int = midnight + hours * 3600 + minutes * 60 + seconds
+    return (total - offset) * 1_000_000_000 + nanos
+
+
+_UNKNOWN_DAY = -(2**80)  # not a day start: marks a date not seen yet
+_DAY_STARTS: dict[tuple[str, str, str], int | None] = {}
+
+
+def _day_start(year: int, month: int, day: int) -> int | None:
+    """Seconds from the epoch to the start of a valid date, else None."""
+    if not 1 <= month <= 12 or not 1 <= day <= _days_in(month, year):
+        return None
+    return _days_from_civil(year, month, day) * 86400
 
 
 # ---------------------------------------------------------------------------
 # ST-5: the MIME type of a manifest
+
+_GUESS_META = _struct(("mediaType", _STRING), ("schemaVersion", _INT), ("signatures", _ANY))
+_GUESS_CONFIG = _struct(("config", _struct(("mediaType", _STRING))))
+_GUESS_MANIFESTS = _struct(("manifests", _Slice(_DESCRIPTOR)))
 
 
 def guess_mime_type(data: bytes) -> str:
@@ -501,10 +769,7 @@ def guess_mime_type(data: bytes) -> str:
     """
     try:
         document = _load(data)
-        meta = _unmarshal(
-            document,
-            _struct(("mediaType", _STRING), ("schemaVersion", _INT), ("signatures", _ANY)),
-        )
+        meta = _unmarshal(document, _GUESS_META)
         if meta["mediaType"] in {
             MIME_DOCKER_V2S2,
             MIME_DOCKER_LIST,
@@ -516,16 +781,12 @@ def guess_mime_type(data: bytes) -> str:
             return MIME_DOCKER_V2S1_SIGNED if meta["signatures"] is not None else MIME_DOCKER_V2S1
         if meta["schemaVersion"] != 2:
             return ""
-        config_type = str(
-            _unmarshal(document, _struct(("config", _struct(("mediaType", _STRING)))))["config"][
-                "mediaType"
-            ]
-        )
+        config_type = str(_unmarshal(document, _GUESS_CONFIG)["config"]["mediaType"])
         if config_type == MIME_OCI_CONFIG:
             return MIME_OCI_MANIFEST
         if config_type == MIME_DOCKER_CONFIG:
             return MIME_DOCKER_V2S2
-        manifests = _unmarshal(document, _struct(("manifests", _Slice(_DESCRIPTOR))))["manifests"]
+        manifests = _unmarshal(document, _GUESS_MANIFESTS)["manifests"]
     except _DecodeError:
         return ""
     if manifests:
@@ -741,7 +1002,7 @@ def load_manifest_list(snapshot: Snapshot, image: StoredImage) -> ManifestList |
                 "ML-2",
             )
         try:
-            instances = _decode(_load(instances_data), _INSTANCES, None)
+            instances = _decode_document(_load(instances_data), _INSTANCES)
         except _DecodeError as error:
             return _list_failure(
                 image, f"error decoding instance list for image {quoted}: {error}", "ML-2"
