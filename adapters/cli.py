@@ -15,9 +15,11 @@ stderr and no traceback: argparse's own exit code 2 would collide with podman's
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NoReturn, TextIO
 
@@ -174,7 +176,8 @@ def run(argv: Sequence[str], stdout: TextIO | None = None, stderr: TextIO | None
             registries_conf=top.registries_conf,
             semantics=semantics,
         )
-        return handler(Invocation(options, args, out, err))
+        with collector_paused():
+            return handler(Invocation(options, args, out, err))
     except UsageError as error:
         err.write(f"Error: {one_line(str(error))}\n")
         return EXIT_ERROR
@@ -188,6 +191,25 @@ def run(argv: Sequence[str], stdout: TextIO | None = None, stderr: TextIO | None
         # --help and --version exit 0 through argparse.
         code = exit_request.code
         return code if isinstance(code, int) else EXIT_ERROR
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Run a command without the cyclic garbage collector (restored afterwards).
+
+    A command reads one large snapshot (millions of objects at 100,000 images) and
+    derives facts from it, none of which form cycles; the collector would scan that
+    heap again and again as the facts are built (a third of a listing's time at
+    10,000 images) and find nothing to free. Reference counting still frees
+    everything that is dropped.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def one_line(text: str) -> str:
