@@ -384,7 +384,10 @@ class _Lookup:
                 raise self.unknown(original_name, "LK-6")
 
         registries_error = self.context.registries_error
-        if registries_error is not None:  # LK-7: any error is "image not known"
+        if registries_error is not None and is_short_name(name):
+            # LK-7: any error is "image not known". ResolveLocally reads the registries
+            # configuration only for short names (SN-2), so a qualified name is still
+            # found when the configuration does not load.
             self.step(name, "SN-2", StepOutcome.SKIPPED, registries_error.message)
             raise self.unknown(original_name, "LK-7")
         try:

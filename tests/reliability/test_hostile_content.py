@@ -507,7 +507,7 @@ def test_hostile_registries_aliases(
     if finds is None:
         assert result.code == 1, result
         assert str(conf) in result.out + result.err
-        # podman 4.3.1 still finds a fully qualified name (see the xfail test below).
+        # podman 4.3.1 still finds a fully qualified name, and so do we (SN-2).
         podman = subprocess.run(
             podman_argv(store, "image", "inspect", "--format", "{{.Id}}", "localhost/solo:1"),
             env={**os.environ, "CONTAINERS_REGISTRIES_CONF": str(conf)},
@@ -521,13 +521,8 @@ def test_hostile_registries_aliases(
         assert result.out.strip().splitlines()[-1] == getattr(base, finds)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pure/lookup.py applies LK-7 to every name when registries.conf failed to "
-    "load; upstream's ResolveLocally returns a name that is not short without reading "
-    "the configuration (containers/image v5.17 and v5.23), so podman finds it",
-)
 def test_a_bad_alias_table_does_not_hide_fully_qualified_names(base: Base, tmp_path: Path) -> None:
+    """SN-2, LK-7: only short names need the configuration; podman finds this name too."""
     store = base.copy(tmp_path / "store")
     conf = _registries_conf(tmp_path, ALIASES["a path as a value"][0])
     result = cli(store, "--registries-conf", str(conf), "lookup", "localhost/solo:1")

@@ -626,3 +626,36 @@ class TestProfileDifferences:
         assert failure_of(amd64).kind is ErrorKind.IMAGE_UNKNOWN
         arm64 = lookup_image(snap, "arm", None, context(architecture_choice="aarch64"))
         assert found_id(arm64) == arm.id
+
+
+class TestRegistriesConfigurationFailure:
+    """LK-7, SN-2: a configuration that does not load hides short names only.
+
+    ResolveLocally returns a name that is not short without reading registries.conf,
+    so a qualified stored name is still found; a short name is "image not known".
+    """
+
+    BROKEN = Failure(ErrorKind.REGISTRIES_CONF, "/etc/r.conf", "loading registries ...", "SN-4")
+
+    @pytest.mark.parametrize(
+        ("name", "expected"),
+        [
+            ("localhost/foo:latest", A_ID),
+            ("docker.io/library/busybox", A_ID),
+            ("quay.io/other/img:v1", B_ID),
+            (A_ID, A_ID),
+        ],
+        ids=["exact name", "qualified docker.io", "qualified quay.io", "full ID"],
+    )
+    def test_qualified_names_and_ids_are_found(self, name: str, expected: str) -> None:
+        for semantics in (SEED, PODMAN_4_3):
+            result = lookup_image(
+                lk10_store(), name, None, context(semantics, registries_error=self.BROKEN)
+            )
+            assert found_id(result) == expected
+
+    @pytest.mark.parametrize("name", ["foo", "busybox", "img:v1"])
+    def test_short_names_are_unknown(self, name: str) -> None:
+        result = lookup_image(lk10_store(), name, None, context(registries_error=self.BROKEN))
+        assert failure_of(result).kind is ErrorKind.IMAGE_UNKNOWN
+        assert failure_of(result).message == f"{name}: image not known"
