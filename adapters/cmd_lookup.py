@@ -40,16 +40,20 @@ from libimage.adapters.cli import (
     one_line,
 )
 from libimage.adapters.runtime import Runtime
-from libimage.pure.errors import ErrorKind, LibimageError
+from libimage.pure.errors import ErrorKind, Failure, LibimageError
 from libimage.pure.lookup import (
     ExistsResult,
     LookupOptions,
     LookupResult,
     StepOutcome,
     TraceStep,
+    check_exists,
+    lookup_image,
+    resolve_name,
 )
 from libimage.pure.manifest import is_manifest_list
 from libimage.pure.semantics import PROFILES
+from libimage.pure.snapshot import Snapshot
 
 
 def build(name: str, parser: argparse.ArgumentParser) -> Callable[[Invocation], int]:
@@ -112,17 +116,25 @@ def _warn(stream: TextIO, warnings: Sequence[str]) -> None:
         stream.write(f"WARNING: {one_line(warning)}\n")
 
 
-def _read(runtime: Runtime, invocation: Invocation) -> None:
-    """Read the store now, so that store errors and warnings come first."""
-    _warn(invocation.stderr, runtime.read().warnings)
+def _read(
+    runtime: Runtime, invocation: Invocation, name: str, options: LookupOptions | None = None
+) -> Snapshot:
+    """Read what a lookup of ``name`` needs now, so that store errors and warnings come first.
+
+    The persistent index may answer instead of the full read
+    (:meth:`Runtime.read_for_lookup`); the snapshot is only for lookups of ``name``.
+    """
+    read = runtime.read_for_lookup(name, options)
+    _warn(invocation.stderr, read.warnings)
+    return read.snapshot
 
 
 @_store_errors
 def run_exists(invocation: Invocation) -> int:
     """``podman image exists``: 0, 1 or 125 (EX-1)."""
     runtime = _runtime(invocation)
-    _read(runtime, invocation)
-    checked = runtime.check_exists(invocation.args.name)
+    snapshot = _read(runtime, invocation, invocation.args.name)
+    checked = check_exists(snapshot, invocation.args.name, runtime.context())
     _warn(invocation.stderr, checked.lookup.warnings)
     if checked.failure is not None:
         raise CommandError(checked.failure.message)
@@ -149,11 +161,10 @@ def lookup_exit_code(result: LookupResult) -> int:
 def run_resolve(invocation: Invocation) -> int:
     """``ResolveName`` (RN-1): print the resolved name."""
     runtime = _runtime(invocation)
-    _read(runtime, invocation)
-    try:
-        resolved = runtime.resolve_name(invocation.args.name)
-    except LibimageError as error:
-        raise CommandError(error.failure.message) from None
+    snapshot = _read(runtime, invocation, invocation.args.name)
+    resolved = resolve_name(snapshot, invocation.args.name, runtime.context())
+    if isinstance(resolved, Failure):
+        raise CommandError(resolved.message)
     invocation.stdout.write(f"{escape_control(resolved)}\n")
     return EXIT_OK
 
@@ -190,20 +201,20 @@ def run_lookup(invocation: Invocation) -> int:
     """``LookupImage``: print the ID (and the trace with ``--explain``) or the JSON object."""
     args = invocation.args
     runtime = _runtime(invocation)
-    _read(runtime, invocation)
     options = LookupOptions(
         architecture=args.arch,
         os=args.os,
         variant=args.variant,
         manifest_list=args.manifest_list,
     )
-    result: LookupResult = runtime.lookup_image(args.name, options)
+    snapshot = _read(runtime, invocation, args.name, options)
+    result: LookupResult = lookup_image(snapshot, args.name, options, runtime.context())
     _warn(invocation.stderr, result.warnings)
     out = invocation.stdout
     if args.format == "json":
         listed = False
         if result.image is not None:
-            listed = is_manifest_list(runtime.snapshot(), result.image) is True
+            listed = is_manifest_list(snapshot, result.image) is True
         document = {
             "Id": result.image.id if result.image is not None else None,
             "ResolvedName": result.resolved_name,

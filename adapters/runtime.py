@@ -154,8 +154,11 @@ class Runtime:
         registries: RegistriesConfig | Failure,
         semantics: Semantics,
         host: Platform,
+        *,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         self._store_options = store_options
+        self._environ: Mapping[str, str] = os.environ if environ is None else environ
         self._system_context = system_context
         self._registries = registries
         self._semantics = semantics
@@ -203,7 +206,9 @@ class Runtime:
             )
         except LibimageError as error:
             registries = error.failure
-        return cls(store_options, system_context, registries, semantics, host_platform())
+        return cls(
+            store_options, system_context, registries, semantics, host_platform(), environ=env
+        )
 
     @classmethod
     def from_flags(
@@ -270,6 +275,26 @@ class Runtime:
             self._read = read_snapshot_held(layout, held)
             self._reads += 1
             return self._read
+
+    def read_for_lookup(self, name: str, options: LookupOptions | None = None) -> ReadResult:
+        """The read a lookup of ``name`` needs (issue #7 item 4).
+
+        With the persistent index (:mod:`libimage.adapters.cache`, enabled unless the
+        environment disables it) and an index valid for the store's current state: a
+        snapshot of every record a lookup of ``name`` could examine, and the full
+        read's warnings. Otherwise the full read (:meth:`read`). The pure lookup gives
+        the same answer on either; only the lookups of ``name`` may use the result.
+        """
+        from libimage.adapters.cache import cache_directory, read_for_lookup
+
+        if cache_directory(self._environ) is None:
+            return self.read()
+        layout = self._resolved_layout()
+        read, full = read_for_lookup(layout, name, options, self.context(), self._environ)
+        if full:
+            self._read = read
+            self._reads += 1
+        return read
 
     def snapshot(self) -> Snapshot:
         """The store's snapshot, re-read only when its last-writer tokens changed."""
