@@ -314,3 +314,17 @@ def test_command_import_path_is_lean() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert completed.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("module", ["cmd_images", "cmd_rmi", "cache"])
+def test_listing_and_removal_import_paths_are_lean(module: str) -> None:
+    """``images``, ``rmi`` and the persistent index import neither hypothesis nor typeguard."""
+    code = (
+        f"import sys, libimage.adapters.{module}\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('hypothesis', 'typeguard')]\n"
+        "print(','.join(bad))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert completed.stdout.strip() == ""
