@@ -61,7 +61,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import secrets
 import stat
 import threading
 from collections.abc import Iterator
@@ -345,6 +344,8 @@ def write_token(lock: LockFile) -> bytes:
     """
     if not lock.held_for_writing:
         raise RuntimeError(f"lock file {lock.path} is not write-locked by this thread")
+    import secrets  # only writers need it: reading commands start without it
+
     token = secrets.token_hex(TOKEN_SIZE // 2).encode("ascii")
     written = os.pwrite(lock.fileno(), token, 0)
     if written != TOKEN_SIZE:
