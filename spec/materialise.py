@@ -133,6 +133,7 @@ def _write_store_records(root: str, images: Sequence[StoredImage], layers: Seque
     _write(layers_dir / "layers.json", encode_records("layers", map(layer_record, layers)))
     _token(images_dir / "images.lock")
     _token(layers_dir / "layers.lock")
+    _directory(root, DRIVER, "dir")
     for layer in layers:
         _directory(root, DRIVER, "dir", layer.id)
 

@@ -12,7 +12,7 @@ two stores hold the same records (:func:`~libimage.spec.model.view_of_model`), a
 each request is checked against every rule of :mod:`libimage.spec.rules`: the
 core's invariants (``INV-LK-*``, ``INV-LS-*``, ``INV-IP-1``, ``INV-LT-1``,
 ``INV-RM-*``) and agreement with the model (``INV-MD-1..5``). Both semantics
-profiles are drawn. Budget: the active profile's examples, up to 30 steps each.
+profiles are drawn. Budget: twice the active profile's examples, up to 30 steps each.
 """
 
 from __future__ import annotations
@@ -273,7 +273,7 @@ class CoreAgainstModel(RuleBasedStateMachine):
 
 TestCoreAgainstModel = CoreAgainstModel.TestCase
 TestCoreAgainstModel.settings = settings(
-    max_examples=max(3, ACTIVE.max_examples),
+    max_examples=max(3, 2 * ACTIVE.max_examples),
     stateful_step_count=30,
     deadline=None,
     suppress_health_check=list(ACTIVE.suppress_health_check),

@@ -22,7 +22,7 @@ After every step both stores hold the same images (IDs, names, names history), t
 same layers, and containers on the same images (container IDs differ between the
 copies: each new one is mapped to its twin). When an example ends, podman lists our
 copy exactly as it lists its own, so podman reads every store we modified.
-Budget: a tenth of the active profile's examples (at least 3), up to 8 steps each.
+Budget: a fifth of the active profile's examples (at least 3), up to 10 steps each.
 """
 
 from __future__ import annotations
@@ -296,8 +296,8 @@ class PodmanAgainstLibimage(RuleBasedStateMachine):
 
 TestPodmanAgainstLibimage = PodmanAgainstLibimage.TestCase
 TestPodmanAgainstLibimage.settings = settings(
-    max_examples=max(3, ACTIVE.max_examples // 10),
-    stateful_step_count=8,
+    max_examples=max(3, ACTIVE.max_examples // 5),
+    stateful_step_count=10,
     deadline=None,
     suppress_health_check=list(ACTIVE.suppress_health_check),
 )
