@@ -43,6 +43,7 @@ __all__ = [
     "format_rss",
     "format_seconds",
     "growth_exponent",
+    "loglog_slope",
     "predict_seconds",
     "run_command",
     "time_calls",
@@ -239,6 +240,25 @@ def growth_exponent(small: tuple[int, float], large: tuple[int, float]) -> float
     if n_small <= 0 or n_large <= n_small or t_small <= 0 or t_large <= 0:
         raise ValueError("need 0 < N1 < N2 and positive times")
     return math.log(t_large / t_small) / math.log(n_large / n_small)
+
+
+def loglog_slope(points: Sequence[tuple[int, float]]) -> float:
+    """The least-squares slope of log t against log N: the growth exponent of a series.
+
+    Less sensitive to one noisy point than the exponent between two neighbours.
+
+    >>> round(loglog_slope([(1_000, 1.0), (10_000, 10.0), (100_000, 100.0)]), 6)
+    1.0
+    """
+    usable = [(math.log(n), math.log(t)) for n, t in points if n > 0 and t > 0]
+    if len(usable) < 2:
+        raise ValueError("need two points with positive N and time")
+    mean_x = statistics.fmean(x for x, _ in usable)
+    mean_y = statistics.fmean(y for _, y in usable)
+    spread = sum((x - mean_x) ** 2 for x, _ in usable)
+    if spread == 0:
+        raise ValueError("need two different sizes")
+    return sum((x - mean_x) * (y - mean_y) for x, y in usable) / spread
 
 
 def predict_seconds(points: Sequence[tuple[int, float]], size: int) -> float | None:

@@ -76,6 +76,7 @@ from bench.measure import (
     format_rss,
     format_seconds,
     growth_exponent,
+    loglog_slope,
     predict_seconds,
     run_command,
     time_calls,
@@ -982,14 +983,21 @@ def in_process_median(results: Results, step: str, size: int) -> float | None:
 
 
 def growth_text(points: Sequence[tuple[int, float]]) -> tuple[str, float | None]:
-    """Exponents between consecutive sizes from 1,000 on, and the largest of them."""
+    """The growth of a series from 1,000 images on: the fitted exponent, then each step.
+
+    Returns the text and the fitted exponent (the least-squares slope on log-log
+    axes, which one noisy size moves less than it moves a neighbour-to-neighbour
+    exponent); None when fewer than two sizes from 1,000 on were measured.
+    """
     usable = [(n, t) for n, t in points if n >= 1_000 and t > 0]
-    parts, largest = [], None
-    for small, large in itertools.pairwise(usable):
-        exponent = growth_exponent(small, large)
-        parts.append(f"{format_count(small[0])}→{format_count(large[0])}: {exponent:.2f}")
-        largest = exponent if largest is None else max(largest, exponent)
-    return "; ".join(parts) or "—", largest
+    if len(usable) < 2:
+        return "—", None
+    fitted = loglog_slope(usable)
+    steps = [
+        f"{format_count(small[0])}→{format_count(large[0])}: {growth_exponent(small, large):.2f}"
+        for small, large in itertools.pairwise(usable)
+    ]
+    return f"fit {fitted:.2f} ({'; '.join(steps)})", fitted
 
 
 @dataclass(frozen=True, slots=True)
@@ -1015,7 +1023,7 @@ def evaluate_targets(results: Results) -> list[Verdict]:
         )
         verdicts.append(
             Verdict(
-                "growth linear or better (exponent ≤ 1.2) from 1,000 on",
+                "growth linear or better (fitted exponent ≤ 1.2) from 1,000 on",
                 f"{TITLES[op]}, libimage",
                 f"exponents {text}",
                 None if largest is None else largest <= LINEAR_EXPONENT,
@@ -1027,7 +1035,7 @@ def evaluate_targets(results: Results) -> list[Verdict]:
         )
         verdicts.append(
             Verdict(
-                "growth linear or better (exponent ≤ 1.2) from 1,000 on",
+                "growth linear or better (fitted exponent ≤ 1.2) from 1,000 on",
                 f"in-process {step}",
                 f"exponents {text}",
                 None if largest is None else largest <= LINEAR_EXPONENT,
@@ -1164,8 +1172,11 @@ def _targets_section(results: Results) -> list[str]:
     lines = [
         "## Targets of issue #7",
         "",
-        "Judged on the medians of this run; growth exponents up to"
-        f" {LINEAR_EXPONENT} count as linear (timing noise on a shared machine).",
+        "Judged on the medians of this run. Growth is judged on the exponent k of"
+        " t ∝ N^k fitted (least squares on log-log axes) to the sizes from 1,000 on;"
+        f" up to {LINEAR_EXPONENT} counts as linear (timing noise on a shared machine)."
+        " Start-up time flattens the small sizes of whole commands, so the last step"
+        " (10,000→100,000) is the one to watch.",
         "",
         "| target | met | not met | not measured |",
         "|---|---:|---:|---:|",

@@ -10,6 +10,7 @@ suite's command lines with both tools on a small synthesised store.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import shutil
@@ -30,6 +31,7 @@ from bench.measure import (
     format_rss,
     format_seconds,
     growth_exponent,
+    loglog_slope,
     predict_seconds,
     run_command,
     time_calls,
@@ -100,6 +102,24 @@ class TestGrowth:
         assert growth_exponent((1_000, law(1_000)), (30_000, law(30_000))) == pytest.approx(
             exponent
         )
+
+    @pytest.mark.parametrize("exponent", [0.5, 1.0, 2.0], ids=str)
+    def test_fitted_slope_of_a_power_law(self, exponent: float) -> None:
+        points = [(n, 0.01 * math.pow(n, exponent)) for n in (1_000, 3_000, 10_000, 100_000)]
+        assert loglog_slope(points) == pytest.approx(exponent)
+
+    def test_fitted_slope_dampens_one_noisy_size(self) -> None:
+        """A linear series whose 3,000 point is twice too slow: the fit stays near 1."""
+        points = [(1_000, 1.0), (3_000, 6.0), (10_000, 10.0), (100_000, 100.0)]
+        steps = [growth_exponent(a, b) for a, b in itertools.pairwise(points)]
+        assert max(steps) > 1.6
+        assert 0.9 < loglog_slope(points) < 1.1
+
+    def test_fitted_slope_needs_two_sizes(self) -> None:
+        with pytest.raises(ValueError, match="two"):
+            loglog_slope([(1_000, 1.0)])
+        with pytest.raises(ValueError, match="two different sizes"):
+            loglog_slope([(1_000, 1.0), (1_000, 2.0)])
 
     @pytest.mark.parametrize(
         ("small", "large"),
@@ -530,7 +550,7 @@ class TestTargets:
 
     def test_growth(self) -> None:
         results = self._results()
-        # 1 s at 1,000 to 2 s at 10,000: exponent 0.3, linear or better.
+        # 1 s at 1,000 to 2 s at 10,000: fitted exponent 0.3, linear or better.
         assert self._verdict(results, "growth", "`images`, libimage") is True
 
     def test_report_names_skips_and_round_trips(self) -> None:
