@@ -66,6 +66,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from pyrsistent import pvector
 from pyrsistent.typing import PVector
@@ -223,49 +224,122 @@ class _ChildScan:
     children: deque[int] = field(default_factory=deque)
 
 
+K = TypeVar("K")
+
+
+class _Count(Generic[K]):
+    """A counter over a shared base: reads the base plus this plan's changes.
+
+    Writing keeps only the change, so a plan never copies the per-snapshot tables.
+    """
+
+    __slots__ = ("base", "changes")
+
+    def __init__(self, base: Counter[K]) -> None:
+        self.base = base
+        self.changes: dict[K, int] = {}
+
+    def __getitem__(self, key: K) -> int:
+        return self.base[key] + self.changes.get(key, 0)
+
+    def __setitem__(self, key: K, value: int) -> None:
+        self.changes[key] = value - self.base[key]
+
+
+@dataclass(frozen=True, slots=True)
+class _Tables:
+    """What the planner starts from, built in one pass per snapshot and never changed."""
+
+    positions_by_id: dict[str, list[int]]
+    rw_position: dict[str, int]
+    layer_users: Counter[str]  # layer -> uses by read-write images
+    layer_users_by: Counter[tuple[str, str]]  # (layer, image ID) -> uses
+    rw_layers: dict[str, list[Layer]]
+    all_layers: dict[str, list[Layer]]  # every record of a layer ID, store order
+    layer_records: Counter[str]  # records of a layer ID, any store
+    parent_refs: Counter[str]  # layer records naming it as parent
+    rw_children: Counter[str]  # read-write layers on it
+    container_keys: Counter[str]
+
+
+_TABLES_KEY = "libimage.pure.remove.tables"
+
+
+def _tables(snapshot: Snapshot) -> _Tables:
+    """The snapshot's :class:`_Tables`, memoised: planning one name stays O(what it touches)."""
+    found = snapshot.memo.get(_TABLES_KEY)
+    if isinstance(found, _Tables):
+        return found
+    positions_by_id: dict[str, list[int]] = {}
+    rw_position: dict[str, int] = {}
+    layer_users: Counter[str] = Counter()
+    layer_users_by: Counter[tuple[str, str]] = Counter()
+    for position, image in enumerate(snapshot.images):
+        positions_by_id.setdefault(image.id, []).append(position)
+        if image.store_index == 0:
+            rw_position.setdefault(image.id, position)
+            for layer_id in (image.top_layer, *image.mapped_layers):
+                layer_users[layer_id] += 1
+                layer_users_by[(layer_id, image.id)] += 1
+    rw_layers: dict[str, list[Layer]] = {}
+    all_layers: dict[str, list[Layer]] = {}
+    layer_records: Counter[str] = Counter()
+    parent_refs: Counter[str] = Counter()
+    rw_children: Counter[str] = Counter()
+    for layer in snapshot.layers:
+        layer_records[layer.id] += 1
+        all_layers.setdefault(layer.id, []).append(layer)
+        if layer.parent:
+            parent_refs[layer.parent] += 1
+        if layer.store_index == 0:
+            rw_layers.setdefault(layer.id, []).append(layer)
+            rw_children[layer.parent] += 1
+    container_keys: Counter[str] = Counter()
+    for container in snapshot.containers:
+        for key in _container_keys(container):
+            container_keys[key] += 1
+    tables = _Tables(
+        positions_by_id,
+        rw_position,
+        layer_users,
+        layer_users_by,
+        rw_layers,
+        all_layers,
+        layer_records,
+        parent_refs,
+        rw_children,
+        container_keys,
+    )
+    snapshot.memo[_TABLES_KEY] = tables
+    return tables
+
+
 class _Working:
-    """The store as the plan so far leaves it: tables built once, updated per effect.
+    """The store as the plan so far leaves it: shared tables plus this plan's changes.
 
     Implements :class:`~libimage.pure.storeops.LayerUsage` for the layer walk.
     """
 
     def __init__(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
-        images = snapshot.images
+        tables = _tables(snapshot)
         self.deleted_images: set[int] = set()
         self.names: dict[int, tuple[str, ...]] = {}
-        self.positions_by_id: dict[str, list[int]] = {}
-        self.rw_position: dict[str, int] = {}
-        self.layer_users: Counter[str] = Counter()  # layer -> uses by read-write images
-        self.layer_users_by: Counter[tuple[str, str]] = Counter()  # (layer, image ID) -> uses
-        for position, image in enumerate(images):
-            self.positions_by_id.setdefault(image.id, []).append(position)
-            if image.store_index == 0:
-                self.rw_position.setdefault(image.id, position)
-                for layer_id in (image.top_layer, *image.mapped_layers):
-                    self.layer_users[layer_id] += 1
-                    self.layer_users_by[(layer_id, image.id)] += 1
-        self.rw_layers: dict[str, list[Layer]] = {}
+        self.positions_by_id = tables.positions_by_id
+        self.rw_position = tables.rw_position
+        self.layer_users = _Count(tables.layer_users)
+        self.layer_users_by = _Count(tables.layer_users_by)
+        self.rw_layers = tables.rw_layers
         self.deleted_layers: set[str] = set()
-        self.layer_records: Counter[str] = Counter()  # live records of a layer ID, any store
-        self.parent_refs: Counter[str] = Counter()  # live layer records naming it as parent
-        self.rw_children: Counter[str] = Counter()  # live read-write layers on it
-        for layer in snapshot.layers:
-            self.layer_records[layer.id] += 1
-            if layer.parent:
-                self.parent_refs[layer.parent] += 1
-            if layer.store_index == 0:
-                self.rw_layers.setdefault(layer.id, []).append(layer)
-                self.rw_children[layer.parent] += 1
+        self.layer_records = _Count(tables.layer_records)  # live records of a layer ID
+        self.parent_refs = _Count(tables.parent_refs)  # live layer records naming it as parent
+        self.rw_children = _Count(tables.rw_children)  # live read-write layers on it
         self.removed_containers: set[int] = set()
-        self.container_keys: Counter[str] = Counter()
-        for container in snapshot.containers:
-            for key in _container_keys(container):
-                self.container_keys[key] += 1
+        self.container_keys = _Count(tables.container_keys)
         self.tree: LayerTree = layer_tree(snapshot)
         self.live_empty = len(self.tree.empty_images)  # images without a top layer, live
         self.scans: dict[tuple[str, str], _ChildScan] = {}
-        self._all_layers: dict[str, list[Layer]] | None = None
+        self._all_layers = tables.all_layers
 
     # -- images
 
@@ -360,11 +434,6 @@ class _Working:
 
     def live_layer(self, layer_id: str) -> Layer | None:
         """The layer record ``store.Layer`` finds now: read-write first, then read-only."""
-        if self._all_layers is None:
-            every: dict[str, list[Layer]] = {}
-            for layer in self.snapshot.layers:
-                every.setdefault(layer.id, []).append(layer)
-            self._all_layers = every
         for layer in self._all_layers.get(layer_id, ()):
             if layer.store_index != 0 or layer_id not in self.deleted_layers:
                 return layer
