@@ -769,6 +769,14 @@ def guess_mime_type(data: bytes) -> str:
     """
     try:
         document = _load(data)
+    except _DecodeError:
+        return ""
+    return _guess_document(document)
+
+
+def _guess_document(document: Any) -> str:
+    """:func:`guess_mime_type` of a document already parsed."""
+    try:
         meta = _unmarshal(document, _GUESS_META)
         if meta["mediaType"] in {
             MIME_DOCKER_V2S2,
@@ -843,6 +851,13 @@ def _memoised(snapshot: Snapshot, name: str, image: StoredImage, compute: Callab
     return cast("T", values[key])
 
 
+def _remember(snapshot: Snapshot, name: str, image: StoredImage, value: object) -> None:
+    """Record what :func:`_memoised` would compute for ``name``, learnt on the way."""
+    results = snapshot.memo.get(_Results)
+    if isinstance(results, _Results):
+        results.values.setdefault((name, image.id, image.store_index), value)
+
+
 def _unreadable_text(item: Unreadable) -> str:
     return f"{item.what}: {item.reason}"
 
@@ -863,11 +878,20 @@ def _metadata_error(image: StoredImage) -> str:
     """Why the record's ``metadata`` does not decode (``newImageSource``), or ""."""
     if not image.metadata:
         return ""
+    found = _METADATA_ERRORS.get(image.metadata)
+    if found is not None:
+        return found
     try:
         _unmarshal(image.metadata.encode(), _METADATA)
+        error_text = ""
     except _DecodeError as error:
-        return f"decoding metadata for source image: {error}"
-    return ""
+        error_text = f"decoding metadata for source image: {error}"
+    if len(_METADATA_ERRORS) < 65536:  # asked by opening and by the type check (bounded)
+        _METADATA_ERRORS[image.metadata] = error_text
+    return error_text
+
+
+_METADATA_ERRORS: dict[str, str] = {}
 
 
 def manifest_mime_type(snapshot: Snapshot, image: StoredImage) -> str | Unreadable:
@@ -1170,9 +1194,17 @@ def _digest_error(digest: str) -> str:
 
 def _parse_single(data: bytes, mime_type: str) -> _Opened | str:
     """``manifestInstanceFromBlob`` for one image: the parsed manifest, or the error text."""
-    normalized = normalized_mime_type(mime_type)
     try:
         document = _load(data)
+    except _DecodeError as error:
+        return str(error)
+    return _parse_single_document(document, mime_type)
+
+
+def _parse_single_document(document: Any, mime_type: str) -> _Opened | str:
+    """:func:`_parse_single` of a document already parsed."""
+    normalized = normalized_mime_type(mime_type)
+    try:
         if normalized in {MIME_DOCKER_V2S1, MIME_DOCKER_V2S1_SIGNED}:
             return _parse_schema1(document)
         if normalized == MIME_OCI_MANIFEST:
@@ -1278,7 +1310,15 @@ def _open(snapshot: Snapshot, image: StoredImage) -> _Opened | Failure:
         data = snapshot.content.big_data(image, MANIFEST_KEY)
         if isinstance(data, Unreadable):
             return _corrupted(image, _unreadable_text(data))
-        opened = _parse_single(data, guess_mime_type(data))
+        # The manifest is parsed once, for its type and for the image it describes.
+        try:
+            document = _load(data)
+        except _DecodeError as error:
+            _remember(snapshot, "manifest_mime_type", image, "")
+            return _corrupted(image, str(error))
+        mime_type = _guess_document(document)
+        _remember(snapshot, "manifest_mime_type", image, mime_type)
+        opened = _parse_single_document(document, mime_type)
         if isinstance(opened, str):
             return _corrupted(image, opened)
         size_error = _size_error(snapshot, image)
