@@ -1171,6 +1171,7 @@ class _Opened:
 
 
 _DIGEST_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
+_HEX_DIGITS = frozenset("0123456789abcdef")
 _DIGEST_TEXT = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+", re.ASCII)
 
 
@@ -1187,7 +1188,7 @@ def _digest_error(digest: str) -> str:
         return "unsupported digest algorithm"
     if len(encoded) != length:
         return "invalid checksum digest length"
-    if not all(char in "0123456789abcdef" for char in encoded):
+    if not _HEX_DIGITS.issuperset(encoded):
         return "invalid checksum digest format"
     return ""
 
