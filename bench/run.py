@@ -1188,7 +1188,7 @@ def _targets_section(results: Results) -> list[str]:
         lines.append(f"| {title} | {met} | {unmet} | {len(rows) - met - unmet} |")
     lines += [
         "",
-        "### Growth exponents (libimage; k in t ∝ N^k between consecutive sizes)",
+        "### Growth exponents of libimage (k in t ∝ N^k: fitted, and between consecutive sizes)",
         "",
         "| operation | exponents | verdict |",
         "|---|---|---|",
@@ -1391,7 +1391,11 @@ def render_plot(results: Results) -> str:
         if points:
             step_series.append(Series(step, PALETTE[index % len(PALETTE)], tuple(points)))
     panels = [
-        Panel("Whole commands: libimage and podman", tuple(command_series)),
+        Panel(
+            "Whole commands: libimage and podman",
+            tuple(command_series),
+            notes=("a podman line ends where podman was not run (budget; see RESULTS.md)",),
+        ),
         Panel("In-process steps (libimage)", tuple(step_series), notes=("lookup: warm snapshot",)),
     ]
     meta = results.meta
