@@ -2,7 +2,13 @@
 
 * :func:`run_command` runs one command as a child process and returns its wall-clock
   time, its CPU time and its peak resident set size, read from the child's own
-  ``rusage`` (``wait4``), so neither the parent nor other children count. Output
+  ``rusage`` (``wait4``), so neither the parent nor other children count. Linux
+  carries a process's peak across ``fork`` and ``exec`` (the forked copy of the
+  parent's memory counts as the child's peak), so a command forked straight from a
+  large process (a test run, or this suite after loading a 100,000-image snapshot)
+  would report the parent's size. The command is therefore forked by a small
+  launcher interpreter (``python -I -S``, about 10 MiB) that measures it and writes
+  the numbers to a file: that launcher's size is the floor of every peak. Output
   goes to temporary files, not pipes: a listing of 100,000 images is megabytes, and
   draining a pipe would be part of the timing. A run that outlives its timeout is
   killed with its whole process group (the child is started in a session of its own).
@@ -26,6 +32,7 @@ import os
 import signal
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -73,6 +80,31 @@ class CommandRun:
     timed_out: bool = False
 
 
+# The launcher times only fork to reaping, so its own start-up is not counted.
+_LAUNCHER = """
+import os, sys, time
+report, argv = sys.argv[1], sys.argv[2:]
+started = time.perf_counter()
+try:
+    pid = os.fork()
+except OSError:
+    raise SystemExit(127)
+if pid == 0:
+    try:
+        os.execvp(argv[0], argv)
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+elapsed = time.perf_counter() - started
+with open(report, "w") as out:
+    out.write(f"{elapsed!r} {usage.ru_utime + usage.ru_stime!r} {usage.ru_maxrss} {status}")
+code = os.waitstatus_to_exitcode(status)
+if code < 0:
+    os.kill(os.getpid(), -code)
+raise SystemExit(code)
+"""
+
+
 def _kill_group(pid: int, fired: list[bool]) -> None:
     fired.append(True)
     # It may have finished between the timer firing and the kill.
@@ -98,10 +130,14 @@ def run_command(
     (3, 'hi\\n', False, True)
     """
     fired: list[bool] = []
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.NamedTemporaryFile(prefix="libimage-bench-", suffix=".rusage") as report,
+    ):
         started = time.perf_counter()
         process = subprocess.Popen(
-            list(argv),
+            [sys.executable, "-I", "-S", "-c", _LAUNCHER, report.name, *argv],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=err,
@@ -114,23 +150,35 @@ def run_command(
             timer.daemon = True
             timer.start()
         try:
-            _, status, usage = os.wait4(process.pid, 0)
+            _, launcher_status, launcher_usage = os.wait4(process.pid, 0)
         finally:
             if timer is not None:
                 timer.cancel()
         elapsed = time.perf_counter() - started
-        # The child is reaped here, not by Popen: tell it, so it never waits again.
-        process.returncode = os.waitstatus_to_exitcode(status)
+        # The launcher is reaped here, not by Popen: tell it, so it never waits again.
+        process.returncode = os.waitstatus_to_exitcode(launcher_status)
+        measured = report.read().decode("ascii").split()
         out.seek(0)
         err.seek(0)
         stdout = out.read().decode("utf-8", "replace")
         stderr = err.read().decode("utf-8", "replace")
+    if len(measured) == 4:
+        seconds, cpu_seconds = float(measured[0]), float(measured[1])
+        max_rss_kib = int(measured[2])
+        returncode = os.waitstatus_to_exitcode(int(measured[3]))
+    else:
+        # Killed before the command was reaped: the launcher's own numbers are
+        # the only ones there are, lower bounds like every timed-out run's.
+        seconds = elapsed
+        cpu_seconds = launcher_usage.ru_utime + launcher_usage.ru_stime
+        max_rss_kib = launcher_usage.ru_maxrss
+        returncode = process.returncode
     return CommandRun(
         argv=tuple(argv),
-        seconds=elapsed,
-        cpu_seconds=usage.ru_utime + usage.ru_stime,
-        max_rss_kib=usage.ru_maxrss,
-        returncode=process.returncode,
+        seconds=seconds,
+        cpu_seconds=cpu_seconds,
+        max_rss_kib=max_rss_kib,
+        returncode=returncode,
         stdout=stdout,
         stderr=stderr,
         timed_out=bool(fired),

@@ -216,6 +216,14 @@ class TestRunCommand:
         assert big.max_rss_kib >= 96 * 1024
         assert small.max_rss_kib < 64 * 1024
 
+    def test_peak_memory_ignores_a_large_parent(self) -> None:
+        """Linux counts the forked copy of the parent as the child's peak: not ours."""
+        ballast = bytearray(256 * 1024 * 1024)
+        for offset in range(0, len(ballast), 4096):
+            ballast[offset] = 1
+        small = run_command([sys.executable, "-c", "pass"])
+        assert len(ballast) and small.max_rss_kib < 64 * 1024
+
     def test_cpu_time_is_counted(self) -> None:
         busy = run_command([sys.executable, "-c", "sum(i * i for i in range(3_000_000))"])
         assert busy.cpu_seconds > 0
