@@ -67,6 +67,8 @@ if TYPE_CHECKING:  # removal is imported when it is used: lookups stay lean
     from pyrsistent.typing import PVector
 
     from libimage.adapters.apply import ContainerHook, EventChannel, RemovalOutcome
+    from libimage.pure.filters import IsExternal
+    from libimage.pure.listing import ListResult
     from libimage.pure.plan import RemoveImageReport, RemoveOptions
 
 DEFAULT_BIG_FILES_TEMPORARY_DIR = "/var/tmp"
@@ -351,6 +353,37 @@ class Runtime:
         if isinstance(resolved, Failure):
             raise LibimageError(resolved)
         return resolved
+
+    # -- listing -----------------------------------------------------------------------
+
+    def list_images(
+        self,
+        names: Sequence[str] | None = None,
+        filters: Sequence[str] = (),
+        *,
+        is_external_container: IsExternal | None = None,
+        now_ns: int | None = None,
+    ) -> ListResult:
+        """``ListImages(names, {Filters, IsExternalContainerFunc})`` (LS-1..LS-6).
+
+        ``filters`` are ``key=value`` strings as the seed takes them (FL-P1); no
+        ``intermediate=false`` is added (that is podman's CLI, decision 14).
+        ``until`` compares with ``now_ns`` (default: the clock) in the machine's local
+        zone (decision 6). The result carries the images in order or the failure that
+        aborted the listing (LS-2, FL-P*), and the per-image errors and warnings.
+        """
+        import time
+
+        from libimage.pure.listing import list_images
+
+        snapshot = self.snapshot()
+        when = time.time_ns() if now_ns is None else now_ns
+        context = replace(
+            self.context(),
+            now_ns=when,
+            utc_offset_seconds=time.localtime(when // 1_000_000_000).tm_gmtoff,
+        )
+        return list_images(snapshot, names or (), filters, context, is_external_container)
 
     # -- removal -----------------------------------------------------------------------
 

@@ -18,6 +18,9 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "Runtime": "libimage.adapters.runtime",
+    "LookupOptions": "libimage.pure.lookup",
+    "RemoveOptions": "libimage.pure.plan",
     "Semantics": "libimage.pure.semantics",
     "PROFILES": "libimage.pure.semantics",
     "Snapshot": "libimage.pure.snapshot",
@@ -39,7 +42,10 @@ __all__ = [
     "Failure",
     "Layer",
     "LibimageError",
+    "LookupOptions",
     "Platform",
+    "RemoveOptions",
+    "Runtime",
     "Semantics",
     "Snapshot",
     "StoredImage",

@@ -13,6 +13,7 @@ import io
 import json
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,6 +120,61 @@ def test_shutdown(sample: Sample) -> None:
     runtime.shutdown()
     with pytest.raises(RuntimeError):
         runtime.snapshot()
+
+
+# --------------------------------------------------------------------------- listing
+
+
+def _podman_ids(sample: Sample, *args: str) -> list[str]:
+    listed = sample.store.run("images", "-a", "--no-trunc", "--format", "{{.ID}}", *args)
+    # The table has a row per tag: an image with two names is listed twice.
+    return list(dict.fromkeys(line.removeprefix("sha256:") for line in listed.stdout.split()))
+
+
+def test_list_images_lists_what_podman_lists(sample: Sample) -> None:
+    """LS-3: without names every image; podman's -a adds no filter, so the sets agree."""
+    listed = runtime_for(sample).list_images()
+    assert listed.ok
+    assert {image.id for image in listed.images} == set(_podman_ids(sample))
+
+
+def test_list_images_with_a_filter_agrees_with_podman(sample: Sample) -> None:
+    """FL-R*: a reference filter selects what podman's does."""
+    listed = runtime_for(sample).list_images(filters=["reference=quay.io/*/*"])
+    assert listed.ok
+    expected = _podman_ids(sample, "--filter", "reference=quay.io/*/*")
+    assert [image.id for image in listed.images] == expected == [sample.foo]
+
+
+def test_list_images_of_names_keeps_their_order(sample: Sample) -> None:
+    """LS-2: one entry per name, in the order given, duplicates kept."""
+    listed = runtime_for(sample).list_images(["armv8", "foo", "armv8"])
+    assert [image.id for image in listed.images] == [sample.arm, sample.foo, sample.arm]
+
+
+def test_list_images_of_an_unknown_name_fails_naming_it(sample: Sample) -> None:
+    """LS-2: the first lookup error aborts the listing."""
+    listed = runtime_for(sample).list_images(["foo", "nothing-here"])
+    assert listed.failure is not None
+    assert listed.failure.kind is ErrorKind.IMAGE_UNKNOWN
+    assert "nothing-here" in listed.failure.message
+    assert not listed.images
+
+
+def test_list_images_with_a_bad_filter_fails_naming_it(sample: Sample) -> None:
+    """FL-P1: an unknown filter key is an error naming the key."""
+    listed = runtime_for(sample).list_images(filters=["colour=blue"])
+    assert listed.failure is not None
+    assert "colour" in listed.failure.message
+
+
+def test_list_images_until_uses_the_given_time(sample: Sample) -> None:
+    """FL-T*: ``until`` compares with the caller's clock; before 1970 nothing was made."""
+    runtime = runtime_for(sample)
+    assert len(runtime.list_images(filters=["until=1h"], now_ns=0).images) == 0
+    an_hour_later = time.time_ns() + 3600 * 10**9
+    listed = runtime.list_images(filters=["until=1s"], now_ns=an_hour_later)
+    assert len(listed.images) == len(_podman_ids(sample))
 
 
 # --------------------------------------------------------------------------- system context
