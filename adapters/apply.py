@@ -125,19 +125,18 @@ from libimage.adapters.atomic import (
 from libimage.adapters.locks import (
     HeldLocks,
     LockFile,
-    read_token,
     store_read_locks,
     store_write_locks,
-    token_changed,
     write_token,
 )
 from libimage.adapters.storage_conf import StoreOptions
 from libimage.adapters.store import (
     ReadResult,
     StoreLayout,
-    StoreTokens,
+    current_tokens,
     read_snapshot_held,
     resolve_layout,
+    tokens_changed,
 )
 from libimage.pure.context import Context
 from libimage.pure.errors import ErrorKind, Failure, LibimageError
@@ -1042,42 +1041,6 @@ def _orphans(store: _Store) -> list[str]:
     return warnings
 
 
-# -- tokens ---------------------------------------------------------------------------------------
-
-
-def _current_tokens(layout: StoreLayout, held: HeldLocks) -> StoreTokens:
-    def token(lock: LockFile | None) -> bytes | None:
-        return None if lock is None else read_token(lock)
-
-    try:
-        mtime: int | None = os.stat(layout.layers_json).st_mtime_ns  # noqa: PTH116
-    except OSError:
-        mtime = None
-    return StoreTokens(
-        layers=token(held.layers),
-        images=token(held.images),
-        containers=token(held.containers),
-        layers_mtime_ns=mtime,
-        additional=tuple((token(e.layers), token(e.images)) for e in held.additional),
-    )
-
-
-def store_changed(before: StoreTokens, now: StoreTokens) -> bool:
-    """SF-K-5: a token or layers.json's time differs, or a token cannot be compared."""
-    if before.layers_mtime_ns != now.layers_mtime_ns:
-        return True
-    pairs = [
-        (before.layers, now.layers),
-        (before.images, now.images),
-        (before.containers, now.containers),
-    ]
-    if len(before.additional) != len(now.additional):
-        return True
-    for old, new in zip(before.additional, now.additional, strict=True):
-        pairs += [(old[0], new[0]), (old[1], new[1])]
-    return any(token_changed(old, new) for old, new in pairs)
-
-
 # -- the whole command -------------------------------------------------------------------------
 
 
@@ -1150,7 +1113,7 @@ def remove_images(
     with _locked_store(layout) as (held, dirs):
         store = _Store(layout, held, dirs, fault)
         recovered = _recover(store)
-        if recovered or store_changed(first.tokens, _current_tokens(layout, held)):
+        if recovered or tokens_changed(first.tokens, current_tokens(layout, held)):
             fresh = read_snapshot_held(layout, held)
             warnings = list(fresh.warnings)
             plan = plan_removal_for(fresh.snapshot, names, options, context)
@@ -1196,5 +1159,4 @@ __all__ = [
     "recovery_wanted",
     "remove_images",
     "resolve_duplicate_names",
-    "store_changed",
 ]

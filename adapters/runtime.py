@@ -31,11 +31,7 @@ from typing import TYPE_CHECKING
 
 from libimage.adapters.host import host_platform
 from libimage.adapters.locks import (
-    HeldLocks,
-    LockFile,
-    read_token,
     store_read_locks,
-    token_changed,
 )
 from libimage.adapters.registries_conf import (
     load_registries_config,
@@ -45,9 +41,10 @@ from libimage.adapters.storage_conf import StoreOptions, discover_store_options
 from libimage.adapters.store import (
     ReadResult,
     StoreLayout,
-    StoreTokens,
+    current_tokens,
     read_snapshot_held,
     resolve_layout,
+    tokens_changed,
 )
 from libimage.pure.context import Context, Platform
 from libimage.pure.errors import Failure, LibimageError
@@ -98,46 +95,6 @@ def _home(environ: Mapping[str, str], uid: int) -> str:
         return pwd.getpwuid(uid).pw_dir
     except KeyError:
         return "/"
-
-
-def _layers_mtime_ns(path: str) -> int | None:
-    try:
-        return os.stat(path).st_mtime_ns  # noqa: PTH116 - layout paths are plain strings
-    except FileNotFoundError:
-        return None
-
-
-def _token_of(lock: LockFile | None) -> bytes | None:
-    return None if lock is None else read_token(lock)
-
-
-def _current_tokens(layout: StoreLayout, held: HeldLocks) -> StoreTokens:
-    """The tokens a read under ``held`` would record (compare with :class:`ReadResult`)."""
-    return StoreTokens(
-        layers=_token_of(held.layers),
-        images=_token_of(held.images),
-        containers=_token_of(held.containers),
-        layers_mtime_ns=_layers_mtime_ns(layout.layers_json),
-        additional=tuple((_token_of(e.layers), _token_of(e.images)) for e in held.additional),
-    )
-
-
-def _tokens_changed(before: StoreTokens, now: StoreTokens) -> bool:
-    """SF-K-5: any lock's token or layers.json's time differs (or cannot be compared)."""
-    if before.layers_mtime_ns != now.layers_mtime_ns:
-        return True
-    pairs = [
-        (before.layers, now.layers),
-        (before.images, now.images),
-        (before.containers, now.containers),
-    ]
-    if len(before.additional) != len(now.additional):
-        return True
-    for (old_layers, old_images), (new_layers, new_images) in zip(
-        before.additional, now.additional, strict=True
-    ):
-        pairs += [(old_layers, new_layers), (old_images, new_images)]
-    return any(token_changed(old, new) for old, new in pairs)
 
 
 class Runtime:
@@ -270,8 +227,8 @@ class Runtime:
         """The current read of the store: the held one unless the store changed (SF-K-5)."""
         layout = self._resolved_layout()
         with store_read_locks(layout.lock_paths) as held:
-            if self._read is not None and not _tokens_changed(
-                self._read.tokens, _current_tokens(layout, held)
+            if self._read is not None and not tokens_changed(
+                self._read.tokens, current_tokens(layout, held)
             ):
                 return self._read
             self._read = read_snapshot_held(layout, held)

@@ -83,6 +83,7 @@ from libimage.adapters.locks import (
     StoreLockPaths,
     read_token,
     store_read_locks,
+    token_changed,
 )
 from libimage.adapters.storage_conf import DRIVER_PRIORITY, StoreOptions, detect_driver
 from libimage.pure.errors import ErrorKind, LibimageError, fail
@@ -307,13 +308,7 @@ def read_snapshot_held(layout: StoreLayout, held: HeldLocks) -> ReadResult:
 
 def _read_held(layout: StoreLayout, held: HeldLocks) -> ReadResult:
     warnings: list[str] = []
-    tokens = StoreTokens(
-        layers=_token(held.layers),
-        images=_token(held.images),
-        containers=_token(held.containers),
-        layers_mtime_ns=_mtime_ns(layout.layers_json),
-        additional=tuple((_token(extra.layers), _token(extra.images)) for extra in held.additional),
-    )
+    tokens = current_tokens(layout, held)
     quarantine: list[QuarantinedRecord] = []
 
     layers = _read_layers(layout.layers_json, 0, warnings, quarantine)
@@ -341,6 +336,33 @@ def _read_held(layout: StoreLayout, held: HeldLocks) -> ReadResult:
 
 def _token(lock: LockFile | None) -> bytes | None:
     return None if lock is None else read_token(lock)
+
+
+def current_tokens(layout: StoreLayout, held: HeldLocks) -> StoreTokens:
+    """The last-writer tokens of the locks ``held`` and layers.json's time (SF-K-5)."""
+    return StoreTokens(
+        layers=_token(held.layers),
+        images=_token(held.images),
+        containers=_token(held.containers),
+        layers_mtime_ns=_mtime_ns(layout.layers_json),
+        additional=tuple((_token(extra.layers), _token(extra.images)) for extra in held.additional),
+    )
+
+
+def tokens_changed(before: StoreTokens, now: StoreTokens) -> bool:
+    """SF-K-5: a token or layers.json's time differs, or a token cannot be compared."""
+    if before.layers_mtime_ns != now.layers_mtime_ns:
+        return True
+    if len(before.additional) != len(now.additional):
+        return True
+    pairs = [
+        (before.layers, now.layers),
+        (before.images, now.images),
+        (before.containers, now.containers),
+    ]
+    for old, new in zip(before.additional, now.additional, strict=True):
+        pairs += [(old[0], new[0]), (old[1], new[1])]
+    return any(token_changed(old, new) for old, new in pairs)
 
 
 def _mtime_ns(path: str) -> int | None:
