@@ -22,12 +22,15 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 EXIT_OK = 0
 EXIT_NOT_FOUND = 1
 EXIT_IN_USE = 2
 EXIT_ERROR = 125
+
+if TYPE_CHECKING:  # the runtime is imported by the commands that use it
+    from libimage.adapters.runtime import Runtime
 
 # Command name -> module that implements it (imported on demand).
 COMMANDS: dict[str, str] = {
@@ -121,6 +124,22 @@ class Invocation:
     args: argparse.Namespace
     stdout: TextIO
     stderr: TextIO
+
+    def runtime(self) -> Runtime:
+        """The runtime the global options name (podman's flags, then the environment)."""
+        from libimage.adapters.runtime import Runtime
+        from libimage.pure.semantics import PROFILES
+
+        flags = self.globals
+        return Runtime.from_flags(
+            root=flags.root,
+            runroot=flags.runroot,
+            storage_driver=flags.storage_driver,
+            storage_opts=flags.storage_opts,
+            storage_conf=flags.storage_conf,
+            registries_conf=flags.registries_conf,
+            semantics=PROFILES[flags.semantics],
+        )
 
 
 def add_semantics_option(parser: argparse.ArgumentParser, default: str | None) -> None:

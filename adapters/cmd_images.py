@@ -50,7 +50,6 @@ from libimage.adapters.cli import (
     escape_control,
     one_line,
 )
-from libimage.adapters.runtime import Runtime
 from libimage.pure.errors import LibimageError
 from libimage.pure.listing import (
     images_json,
@@ -61,7 +60,6 @@ from libimage.pure.listing import (
     tabulate,
 )
 from libimage.pure.reference import go_quote
-from libimage.pure.semantics import PROFILES
 
 HIDE_INTERMEDIATE = "intermediate=false"
 """What podman's CLI adds without ``--all`` (decision 14, POD-I-2)."""
@@ -211,19 +209,6 @@ def split_filter_flags(values: Sequence[str]) -> list[str]:
 # --------------------------------------------------------------------------- the command
 
 
-def _runtime(invocation: Invocation) -> Runtime:
-    options = invocation.globals
-    return Runtime.from_flags(
-        root=options.root,
-        runroot=options.runroot,
-        storage_driver=options.storage_driver,
-        storage_opts=options.storage_opts,
-        storage_conf=options.storage_conf,
-        registries_conf=options.registries_conf,
-        semantics=PROFILES[options.semantics],
-    )
-
-
 def _log(stream: TextIO, level: str, messages: Sequence[str]) -> None:
     for message in messages:
         stream.write(f"{level}: {one_line(message)}\n")
@@ -241,7 +226,7 @@ def run_images(invocation: Invocation) -> int:
     if not args.all:
         filters.append(HIDE_INTERMEDIATE)  # decision 14
     try:
-        runtime = _runtime(invocation)
+        runtime = invocation.runtime()
         read = runtime.read()
         now_ns = time.time_ns()
         context = replace(

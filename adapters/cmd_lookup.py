@@ -52,7 +52,6 @@ from libimage.pure.lookup import (
     resolve_name,
 )
 from libimage.pure.manifest import is_manifest_list
-from libimage.pure.semantics import PROFILES
 from libimage.pure.snapshot import Snapshot
 
 
@@ -98,19 +97,6 @@ def _store_errors(handler: Callable[[Invocation], int]) -> Callable[[Invocation]
     return guarded
 
 
-def _runtime(invocation: Invocation) -> Runtime:
-    options = invocation.globals
-    return Runtime.from_flags(
-        root=options.root,
-        runroot=options.runroot,
-        storage_driver=options.storage_driver,
-        storage_opts=options.storage_opts,
-        storage_conf=options.storage_conf,
-        registries_conf=options.registries_conf,
-        semantics=PROFILES[options.semantics],
-    )
-
-
 def _warn(stream: TextIO, warnings: Sequence[str]) -> None:
     for warning in warnings:
         stream.write(f"WARNING: {one_line(warning)}\n")
@@ -132,7 +118,7 @@ def _read(
 @_store_errors
 def run_exists(invocation: Invocation) -> int:
     """``podman image exists``: 0, 1 or 125 (EX-1)."""
-    runtime = _runtime(invocation)
+    runtime = invocation.runtime()
     snapshot = _read(runtime, invocation, invocation.args.name)
     checked = check_exists(snapshot, invocation.args.name, runtime.context())
     _warn(invocation.stderr, checked.lookup.warnings)
@@ -160,7 +146,7 @@ def lookup_exit_code(result: LookupResult) -> int:
 @_store_errors
 def run_resolve(invocation: Invocation) -> int:
     """``ResolveName`` (RN-1): print the resolved name."""
-    runtime = _runtime(invocation)
+    runtime = invocation.runtime()
     snapshot = _read(runtime, invocation, invocation.args.name)
     resolved = resolve_name(snapshot, invocation.args.name, runtime.context())
     if isinstance(resolved, Failure):
@@ -200,7 +186,7 @@ def _trace_json(step: TraceStep) -> dict[str, str]:
 def run_lookup(invocation: Invocation) -> int:
     """``LookupImage``: print the ID (and the trace with ``--explain``) or the JSON object."""
     args = invocation.args
-    runtime = _runtime(invocation)
+    runtime = invocation.runtime()
     options = LookupOptions(
         architecture=args.arch,
         os=args.os,

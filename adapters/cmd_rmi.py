@@ -204,22 +204,11 @@ def _warn(stream: TextIO, warnings: Sequence[str]) -> None:
 def run_rmi(invocation: Invocation) -> int:
     """Plan, apply (unless ``--dry-run``) and print as podman's ``rmi`` does."""
     from libimage.adapters.apply import remove_images
-    from libimage.adapters.runtime import Runtime
-    from libimage.pure.semantics import PROFILES
 
     args = invocation.args
     options = remove_options(args)
-    flags = invocation.globals
     try:
-        runtime = Runtime.from_flags(
-            root=flags.root,
-            runroot=flags.runroot,
-            storage_driver=flags.storage_driver,
-            storage_opts=flags.storage_opts,
-            storage_conf=flags.storage_conf,
-            registries_conf=flags.registries_conf,
-            semantics=PROFILES[flags.semantics],
-        )
+        runtime = invocation.runtime()
         outcome = remove_images(
             runtime.store_options,
             list(args.names),
