@@ -40,7 +40,6 @@ from libimage.pure.snapshot import (
     Unreadable,
     containers_of,
     find_layer,
-    image_digest,
     image_digests,
 )
 
@@ -445,7 +444,9 @@ def repo_digests(image: StoredImage) -> tuple[str, ...]:
     sorted and without duplicates. Names that do not parse are skipped (decision 18).
     """
     found: set[str] = set()
-    digests = [d for d in (*image_digests(image), image_digest(image)) if d]
+    listed = image_digests(image)
+    # image_digest(image) is the first of the list (ST-3): computed once, not twice.
+    digests = [d for d in (*listed, listed[0] if listed else "") if d]
     for name in image.names:
         try:
             repository = trim_named(parse_normalized_named(name))

@@ -190,17 +190,29 @@ def _load(data: bytes) -> Any:
 def _load_exact(text: str) -> Any:
     """``text`` parsed into the exact decoder's form (raises _DecodeError as Go would fail)."""
     try:
-        return json.loads(
-            text,
-            object_pairs_hook=lambda pairs: _Object(tuple(pairs)),
-            parse_int=_parse_int,
-            parse_constant=_reject_constant,
-        )
+        return _parse(_EXACT_PARSER, text)
     except ValueError as error:  # JSONDecodeError, and int() of a bad literal
         raise _DecodeError(str(error)) from None
     except RecursionError:
         # Python's parser gives up on deep nesting long before Go's 10000 levels.
         raise _DecodeError("exceeded max depth") from None
+
+
+def _exact_object(pairs: list[tuple[str, Any]]) -> _Object:
+    return _Object(tuple(pairs))
+
+
+# Built once: json.loads with any keyword builds a new decoder and scanner per call.
+_EXACT_PARSER = json.JSONDecoder(
+    object_pairs_hook=_exact_object, parse_int=_parse_int, parse_constant=_reject_constant
+)
+
+
+def _parse(parser: json.JSONDecoder, text: str) -> Any:
+    """``json.loads(text, ...)`` with a decoder built once (same values, same errors)."""
+    if text.startswith("\ufeff"):
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+    return parser.decode(text)
 
 
 def _json_type(value: Any) -> str:
@@ -290,11 +302,22 @@ def _decode(value: Any, schema: _Type, current: Any, path: str = "") -> Any:
         return value
     # *time.Time: Time.UnmarshalJSON parses the quoted literal as RFC 3339.
     if not isinstance(value, str):
-        raise _DecodeError(f"parsing time {json.dumps(value)} as RFC 3339: cannot parse")
+        raise _DecodeError(f"parsing time {_json_text(value)} as RFC 3339: cannot parse")
     instant = parse_go_rfc3339(value)
     if instant is None:
-        raise _DecodeError(f"parsing time {json.dumps(value)} as RFC 3339: cannot parse")
+        raise _DecodeError(f"parsing time {_json_text(value)} as RFC 3339: cannot parse")
     return instant
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, _Object):
+        return dict(value.pairs)
+    return "<number too long>"  # _Huge: the digits are not kept
+
+
+def _json_text(value: Any) -> str:
+    """A parsed value as JSON text again, for error messages (objects and long numbers too)."""
+    return json.dumps(value, default=_json_default)
 
 
 def _unmarshal(data: bytes | Any, schema: _Struct) -> dict[str, Any]:
@@ -328,10 +351,13 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return mapping
 
 
+_FAST_PARSER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+
+
 def _load_fast(text: str) -> Any:
     """``text`` parsed into dicts and lists, or _Slow (duplicates, constants, bad JSON)."""
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+        return _parse(_FAST_PARSER, text)
     except (ValueError, RecursionError, _DecodeError):
         raise _Slow from None
 
@@ -876,7 +902,7 @@ def _list_failure(image: StoredImage, message: str, rule: str) -> Failure:
 
 def _metadata_error(image: StoredImage) -> str:
     """Why the record's ``metadata`` does not decode (``newImageSource``), or ""."""
-    if not image.metadata:
+    if not image.metadata or _PLAIN_METADATA.fullmatch(image.metadata):
         return ""
     found = _METADATA_ERRORS.get(image.metadata)
     if found is not None:
@@ -892,6 +918,10 @@ def _metadata_error(image: StoredImage) -> str:
 
 
 _METADATA_ERRORS: dict[str, str] = {}
+# What podman, buildah and the synthesiser write for an image pulled or committed
+# with one manifest: an object with one key, "signatures-sizes", holding a map from
+# one sha256 digest to an empty list. It decodes into _METADATA without error.
+_PLAIN_METADATA = re.compile(r'\{"signatures-sizes":\{"sha256:[0-9a-f]{64}":\[\]\}\}', re.ASCII)
 
 
 def manifest_mime_type(snapshot: Snapshot, image: StoredImage) -> str | Unreadable:
@@ -906,10 +936,10 @@ def manifest_mime_type(snapshot: Snapshot, image: StoredImage) -> str | Unreadab
         metadata_error = _metadata_error(image)
         if metadata_error:
             return Unreadable(f"{image.id}/metadata", metadata_error, missing=False)
-        data = snapshot.content.big_data(image, MANIFEST_KEY)
-        if isinstance(data, Unreadable):
-            return data
-        return guess_mime_type(data)
+        facts = derived(snapshot, image, MANIFEST_KEY, MANIFEST_FACTS)
+        if isinstance(facts, Unreadable):
+            return facts
+        return cast("str", facts[1])  # guess_mime_type: "" when the manifest does not parse
 
     return _memoised(snapshot, "manifest_mime_type", image, compute)
 
@@ -1159,6 +1189,122 @@ def instance_not_found(list_image: StoredImage, digest: str) -> Failure:
 
 
 # ---------------------------------------------------------------------------
+# Facts derived from one big-data item's bytes
+#
+# What opening an image and reading its config need from a file is a pure function
+# of the file's bytes. Computing it through the content reader lets an adapter keep
+# the value for a file it has already read (adapters/content.py, the persistent
+# facts cache); readers without that ability read the bytes and derive here. The
+# values are plain (None, bool, int, str, tuples, dicts of str) so that they can be
+# stored and read back equal.
+
+
+@dataclass(frozen=True, slots=True)
+class Derivation:
+    """A pure function of a big-data item's bytes, named with its version for stored copies."""
+
+    name: str
+    derive: Callable[[bytes], Any]
+
+
+def _manifest_facts(data: bytes) -> tuple[str | None, str, str, str, str]:
+    """(load error or None, guessed MIME type, parse error, opened type, config digest).
+
+    The MIME type is ``guess_mime_type`` (ST-5: "" when the bytes do not parse); the
+    rest is ``manifestInstanceFromBlob`` for one image (the parse error text, or the
+    normalised type and the config descriptor's digest).
+    """
+    try:
+        document = _load(data)
+    except _DecodeError as error:
+        return str(error), "", "", "", ""
+    mime_type = _guess_document(document)
+    opened = _parse_single_document(document, mime_type)
+    if isinstance(opened, str):
+        return None, mime_type, opened, "", ""
+    return None, mime_type, "", opened.mime_type, opened.config_digest
+
+
+_HistoryFacts = tuple[int | None, str, str, str, bool]
+_ConfigFacts = tuple[
+    str, str, str, str, str, dict[str, str] | None, tuple[_HistoryFacts, ...], tuple[str, ...]
+]
+
+
+def _config_facts(data: bytes) -> _ConfigFacts:
+    """(sha256 digest, decode error, os, architecture, variant, labels, history, diff IDs).
+
+    The bytes decoded as an OCI image config (SF-B-6, LT-2); on a decode error the
+    fields after it are zero. ``variant`` is the config's own: decoding the docker
+    view (``_DOCKER_INSPECT``) gives the same value, since the OCI struct has the
+    same ``variant`` field (name, type, folding) and has decoded without error.
+    """
+    computed = "sha256:" + hashlib.sha256(data).hexdigest()
+    try:
+        config = _unmarshal(_load(data), _OCI_IMAGE_CONFIG)
+    except _DecodeError as error:
+        return computed, str(error), "", "", "", None, (), ()
+    return (
+        computed,
+        "",
+        config["os"],
+        config["architecture"],
+        config["variant"],
+        config["config"]["Labels"],
+        tuple(
+            _shared(
+                (
+                    entry["created"],
+                    entry["created_by"],
+                    entry["author"],
+                    entry["comment"],
+                    entry["empty_layer"],
+                )
+            )
+            for entry in config["history"] or ()
+        ),
+        tuple(_shared(diff_id) for diff_id in config["rootfs"]["diff_ids"] or ()),
+    )
+
+
+_SHARED: dict[Any, Any] = {}
+
+
+def _shared(value: T) -> T:
+    """One object for equal history entries and diff IDs (images share their base layers).
+
+    Equal values, fewer objects: less memory, and a stored copy of the facts writes
+    each once. Bounded, like the other memos.
+    """
+    found = _SHARED.get(value)
+    if found is not None:
+        return cast("T", found)
+    if len(_SHARED) < 262144:
+        _SHARED[value] = value
+    return value
+
+
+MANIFEST_FACTS = Derivation("manifest-facts/1", _manifest_facts)
+CONFIG_FACTS = Derivation("config-facts/1", _config_facts)
+DERIVATIONS = (MANIFEST_FACTS, CONFIG_FACTS)
+"""Every derivation; a stored copy made by another set (another version) is not used."""
+
+
+def derived(snapshot: Snapshot, image: StoredImage, key: str, derivation: Derivation) -> Any:
+    """``derivation`` of big-data item ``key`` of ``image``, or the item's :class:`Unreadable`.
+
+    A content reader with a ``derived`` method answers itself (it may hold the value
+    for an unchanged file); any other reader gives the bytes and they are derived here.
+    """
+    content = snapshot.content
+    ask = getattr(content, "derived", None)
+    if ask is not None:
+        return ask(image, key, derivation)
+    data = content.big_data(image, key)
+    return data if isinstance(data, Unreadable) else derivation.derive(data)
+
+
+# ---------------------------------------------------------------------------
 # Opening an image (EX-1) and its config (SF-B-6, LT-2, ST-6, IP-10)
 
 
@@ -1308,20 +1454,16 @@ def _open(snapshot: Snapshot, image: StoredImage) -> _Opened | Failure:
         metadata_error = _metadata_error(image)
         if metadata_error:
             return _corrupted(image, metadata_error)
-        data = snapshot.content.big_data(image, MANIFEST_KEY)
-        if isinstance(data, Unreadable):
-            return _corrupted(image, _unreadable_text(data))
-        # The manifest is parsed once, for its type and for the image it describes.
-        try:
-            document = _load(data)
-        except _DecodeError as error:
-            _remember(snapshot, "manifest_mime_type", image, "")
-            return _corrupted(image, str(error))
-        mime_type = _guess_document(document)
+        facts = derived(snapshot, image, MANIFEST_KEY, MANIFEST_FACTS)
+        if isinstance(facts, Unreadable):
+            return _corrupted(image, _unreadable_text(facts))
+        load_error, mime_type, parse_error, opened_type, config_digest = facts
         _remember(snapshot, "manifest_mime_type", image, mime_type)
-        opened = _parse_single_document(document, mime_type)
-        if isinstance(opened, str):
-            return _corrupted(image, opened)
+        if load_error is not None:
+            return _corrupted(image, load_error)
+        if parse_error:
+            return _corrupted(image, parse_error)
+        opened = _Opened(opened_type, config_digest)
         size_error = _size_error(snapshot, image)
         if size_error:
             return _corrupted(image, size_error)
@@ -1417,39 +1559,24 @@ def image_config(snapshot: Snapshot, image: StoredImage) -> ImageConfig | Failur
         digest_error = _digest_error(digest)
         if digest_error:
             return _corrupted(image, digest_error)
-        data = snapshot.content.big_data(image, digest)
-        if isinstance(data, Unreadable):
-            return _corrupted(image, _unreadable_text(data))
-        computed = "sha256:" + hashlib.sha256(data).hexdigest()
+        facts = derived(snapshot, image, digest, CONFIG_FACTS)
+        if isinstance(facts, Unreadable):
+            return _corrupted(image, _unreadable_text(facts))
+        computed, decode_error, os_name, architecture, variant, labels, history, diff_ids = facts
         if computed != digest:
             return _corrupted(
                 image, f"Download config.json digest {computed} does not match expected {digest}"
             )
-        try:
-            document = _load(data)
-            config = _unmarshal(document, _OCI_IMAGE_CONFIG)
-            variant = ""
-            if opened.mime_type == MIME_DOCKER_V2S2:
-                variant = str(_unmarshal(document, _DOCKER_INSPECT)["variant"])
-        except _DecodeError as error:
-            return _corrupted(image, str(error))
-        labels = config["config"]["Labels"]
+        if decode_error:
+            return _corrupted(image, decode_error)
         return ImageConfig(
-            os=config["os"],
-            architecture=config["architecture"],
-            variant=variant,
+            os=os_name,
+            architecture=architecture,
+            # Only docker v2s2 images report a variant (ST-6).
+            variant=variant if opened.mime_type == MIME_DOCKER_V2S2 else "",
             labels=None if labels is None else pmap(labels),
-            history=pvector(
-                HistoryEntry(
-                    created=entry["created"],
-                    created_by=entry["created_by"],
-                    author=entry["author"],
-                    comment=entry["comment"],
-                    empty_layer=entry["empty_layer"],
-                )
-                for entry in config["history"] or ()
-            ),
-            diff_ids=pvector(config["rootfs"]["diff_ids"] or ()),
+            history=pvector(HistoryEntry(*entry) for entry in history),
+            diff_ids=pvector(diff_ids),
             mime_type=opened.mime_type,
             config_digest=digest,
         )

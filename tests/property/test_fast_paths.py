@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from typing import Any
 
@@ -261,3 +262,163 @@ def test_go_times_reject_invalid_dates(text: str) -> None:
     """LT-3: days past the month's end, month 13, hour 24 do not parse (twice: the memo)."""
     assert manifest.parse_go_rfc3339(text) is None
     assert manifest.parse_go_rfc3339(text) is None
+
+
+# --------------------------------------------------------------------------- parsers built once
+
+PARSER_TEXTS = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(
+        [
+            "\ufeff{}",
+            "\ufeff",
+            ' {"a": 1} ',
+            '{"a": 1} x',
+            '{"a": 1, "a": 2}',
+            "[NaN]",
+            "[-Infinity]",
+            "1" + "0" * 45,
+            '{"a": "\\ud800"}',
+            "",
+        ]
+    ),
+    ANY_VALUE.map(_text),
+)
+
+
+def _outcome(call: Any) -> tuple[str, Any]:
+    try:
+        return "ok", _plain(call())
+    except (ValueError, RecursionError, manifest._DecodeError, manifest._Slow) as error:
+        return type(error).__name__, str(error)
+
+
+@given(text=PARSER_TEXTS)
+def test_parsers_built_once_equal_json_loads(text: str) -> None:
+    """SF-B-6: the decoders built once parse as ``json.loads`` with the same hooks."""
+    exact = _outcome(lambda: manifest._parse(manifest._EXACT_PARSER, text))
+    assert exact == _outcome(
+        lambda: json.loads(
+            text,
+            object_pairs_hook=manifest._exact_object,
+            parse_int=manifest._parse_int,
+            parse_constant=manifest._reject_constant,
+        )
+    )
+    fast = _outcome(lambda: manifest._parse(manifest._FAST_PARSER, text))
+    assert fast == _outcome(
+        lambda: json.loads(
+            text,
+            object_pairs_hook=manifest._no_duplicates,
+            parse_constant=manifest._reject_constant,
+        )
+    )
+
+
+# --------------------------------------------------------------------------- derived facts
+
+
+def _config_document(data: st.DataObject) -> str:
+    return _text(_value(manifest._OCI_IMAGE_CONFIG, data))
+
+
+@given(data=st.data())
+def test_config_variant_is_the_docker_views_variant(data: st.DataObject) -> None:
+    """ST-6: when the OCI view decodes, decoding the docker view gives the same variant."""
+    text = _config_document(data)
+    oci = _exact(text, manifest._OCI_IMAGE_CONFIG)
+    if oci[0] == "ok":
+        assert _exact(text, manifest._DOCKER_INSPECT) == ("ok", {"variant": oci[1]["variant"]})
+
+
+def _config_before(data: bytes) -> Any:
+    """What image_config computed from the bytes before the facts were derived at once."""
+    computed = "sha256:" + hashlib.sha256(data).hexdigest()
+    try:
+        config = manifest._unmarshal(manifest._load(data), manifest._OCI_IMAGE_CONFIG)
+        docker = manifest._unmarshal(manifest._load(data), manifest._DOCKER_INSPECT)
+    except manifest._DecodeError as error:
+        return computed, str(error)
+    history = [
+        (h["created"], h["created_by"], h["author"], h["comment"], h["empty_layer"])
+        for h in config["history"] or ()
+    ]
+    return (
+        computed,
+        config["os"],
+        config["architecture"],
+        docker["variant"],
+        config["config"]["Labels"],
+        history,
+        list(config["rootfs"]["diff_ids"] or ()),
+    )
+
+
+@given(data=st.data())
+def test_config_facts_are_the_decoded_config(data: st.DataObject) -> None:
+    """SF-B-6, LT-2, IP-10: the derived config facts hold what decoding the bytes gives."""
+    raw = _config_document(data).encode("utf-8", "surrogatepass")
+    facts = manifest._config_facts(raw)
+    before = _config_before(raw)
+    if facts[1]:
+        assert (facts[0], facts[1]) == before
+        return
+    computed, _error, os_name, architecture, variant, labels, history, diff_ids = facts
+    assert (
+        computed,
+        os_name,
+        architecture,
+        variant,
+        labels,
+        [tuple(entry) for entry in history],
+        list(diff_ids),
+    ) == before
+
+
+MANIFEST_SCHEMAS = st.sampled_from(
+    [
+        manifest._OCI_MANIFEST,
+        manifest._SCHEMA2_MANIFEST,
+        manifest._SCHEMA1_MANIFEST,
+        manifest._OCI_INDEX,
+        manifest._SCHEMA2_LIST,
+    ]
+)
+
+
+@given(schema=MANIFEST_SCHEMAS, data=st.data())
+def test_manifest_facts_are_the_guess_and_the_parse(
+    schema: manifest._Struct, data: st.DataObject
+) -> None:
+    """ST-5, EX-1: the derived manifest facts are GuessMIMEType and the single-image parse."""
+    raw = _text(_value(schema, data)).encode("utf-8", "surrogatepass")
+    load_error, mime_type, parse_error, opened_type, config_digest = manifest._manifest_facts(raw)
+    assert mime_type == manifest.guess_mime_type(raw)
+    try:
+        manifest._load(raw)
+        expected_error = None
+    except manifest._DecodeError as error:
+        expected_error = str(error)
+    assert load_error == expected_error
+    if expected_error is not None:
+        return
+    opened = manifest._parse_single(raw, mime_type)
+    if isinstance(opened, str):
+        assert (parse_error, opened_type, config_digest) == (opened, "", "")
+    else:
+        assert (parse_error, opened_type, config_digest) == (
+            "",
+            opened.mime_type,
+            opened.config_digest,
+        )
+
+
+@given(digest=st.text(alphabet="0123456789abcdef", min_size=64, max_size=64))
+def test_plain_metadata_decodes(digest: str) -> None:
+    """The metadata shape podman writes, matched without decoding, does decode (EX-1)."""
+    text = '{"signatures-sizes":{"sha256:' + digest + '":[]}}'
+    assert manifest._PLAIN_METADATA.fullmatch(text)
+    assert manifest._unmarshal(text.encode(), manifest._METADATA) == {
+        "signature-sizes": None,
+        "signatures-sizes": {"sha256:" + digest: []},
+    }
