@@ -44,6 +44,11 @@ read-only file system, a file not owned by the user) is ignored and the full rea
 used: the index never fails a command and never changes a result
 (``tests/property/test_cache_properties.py`` checks cached and uncached answers on
 generated stores and across podman's changes).
+
+**Big-data facts** (``<key>.facts``, :func:`load_facts`, :func:`save_facts`): what
+``images`` derives from each image's manifest and config file, kept per file with
+the file's identity and used only while that identity is unchanged (see the section
+below and :class:`libimage.adapters.content.FactsCache`).
 """
 
 # Cache paths are plain str, like the store layout's.
@@ -54,9 +59,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import marshal
 import os
 import sqlite3
 import stat
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,11 +71,12 @@ from typing import Any
 
 from pyrsistent import pmap, pvector
 
+from libimage.adapters.content import FactsCache
 from libimage.adapters.locks import HeldLocks, LockFile, read_token, store_read_locks
 from libimage.adapters.store import ReadResult, StoreLayout, StoreTokens, read_snapshot_held
 from libimage.pure.context import Context
 from libimage.pure.lookup import LookupOptions
-from libimage.pure.manifest import is_manifest_list
+from libimage.pure.manifest import DERIVATIONS, is_manifest_list
 from libimage.pure.snapshot import (
     ImageID,
     Layer,
@@ -410,11 +418,11 @@ def build_index(directory: str, layout: StoreLayout, key: str, read: ReadResult)
     return True
 
 
-def _evict(directory: str, keep: str) -> None:
-    """Keep at most :data:`MAX_FILES` index files: drop the oldest others."""
+def _evict(directory: str, keep: str, suffix: str = ".sqlite") -> None:
+    """Keep at most :data:`MAX_FILES` files ending in ``suffix``: drop the oldest others."""
     entries = []
     for entry in os.scandir(directory):
-        if entry.name.endswith(".sqlite") and entry.path != keep:
+        if entry.name.endswith(suffix) and entry.path != keep:
             with contextlib.suppress(OSError):
                 entries.append((entry.stat(follow_symlinks=False).st_mtime_ns, entry.path))
     entries.sort()
@@ -604,3 +612,110 @@ def _tokens(layout: StoreLayout, held: HeldLocks) -> StoreTokens:
         layers_mtime_ns=mtime,
         additional=tuple((token(e.layers), token(e.images)) for e in held.additional),
     )
+
+
+# --------------------------------------------------------------------------- big-data facts
+#
+# The listing reads two big-data files per image (the manifest and the config) and
+# derives a few facts from each (pure/manifest.py, ``DERIVATIONS``). The facts file
+# keeps those values per file, with the identity (mode, device, inode, size, mtime
+# and ctime in nanoseconds) the file had when it was read; a value is used only while
+# the file's identity is unchanged (``StoreContent.derived``), so an edited, replaced,
+# truncated or removed file is read again. Files changed in the last two seconds are
+# not recorded (a second write in the same clock tick could keep the identity).
+# Same directory, naming (``<store key>.facts``), ownership checks and best-effort
+# rules as the index; it is never used for a write (only ``images`` attaches it).
+
+FACTS_FORMAT = 1  # bump when the file's layout changes
+_FACTS_SUFFIX = ".facts"
+
+
+def _facts_path(directory: str, layout: StoreLayout) -> str:
+    return os.path.join(directory, store_key(layout) + _FACTS_SUFFIX)
+
+
+def _facts_header(layout: StoreLayout) -> tuple[Any, ...]:
+    return (FACTS_FORMAT, store_key(layout), tuple(d.name for d in DERIVATIONS))
+
+
+def load_facts(layout: StoreLayout, environ: Mapping[str, str]) -> FactsCache | None:
+    """The store's facts cache (empty when there is no usable file), or None when disabled.
+
+    Disabled like the index (:func:`cache_directory`) and for stores whose images.json
+    is smaller than :func:`minimum_bytes`. A file that is not a regular file of ours,
+    is writable by others, does not decode, fails its checksum or was written for
+    another store or another set of derivations is ignored.
+    """
+    directory = cache_directory(environ)
+    if directory is None or not _worth_indexing(layout, environ):
+        return None
+    cache = FactsCache()
+    path = _facts_path(directory, layout)
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return cache
+    try:
+        info = os.fstat(descriptor)
+        if (
+            not stat.S_ISREG(info.st_mode)
+            or info.st_uid != os.geteuid()
+            or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+        ):
+            return cache
+        with os.fdopen(descriptor, "rb", closefd=False) as file:
+            raw = file.read()
+        header, checksum, payload = marshal.loads(raw)
+        if header != _facts_header(layout) or zlib.crc32(payload) != checksum:
+            return cache
+        entries = marshal.loads(payload)
+        if isinstance(entries, dict):
+            cache.entries = entries
+    except (OSError, EOFError, ValueError, TypeError):
+        return FactsCache()
+    finally:
+        os.close(descriptor)
+    return cache
+
+
+def save_facts(
+    layout: StoreLayout, environ: Mapping[str, str], cache: FactsCache, snapshot: Snapshot
+) -> bool:
+    """Write ``cache`` for the store when it learnt something; True if written.
+
+    Only the entries of images in ``snapshot`` are kept. Best effort, as
+    :func:`build_index`: never where the directory cannot be written or the file
+    system is short of room, through a temporary file renamed into place; errors are
+    swallowed.
+    """
+    directory = cache_directory(environ)
+    if directory is None or cache.added == 0:
+        return False
+    images = {image.id for image in snapshot.images}
+    entries = {where: entry for where, entry in cache.entries.items() if where[1] in images}
+    temporary = ""
+    try:
+        payload = marshal.dumps(entries)
+        raw = marshal.dumps((_facts_header(layout), zlib.crc32(payload), payload))
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        if not os.access(directory, os.W_OK) or not _enough_space(directory, len(raw)):
+            return False
+        target = _facts_path(directory, layout)
+        temporary = f"{target}.{os.getpid()}.tmp"
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        descriptor = os.open(
+            temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
+        )
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(raw)
+        os.replace(temporary, target)
+        temporary = ""
+        _evict(directory, keep=target, suffix=_FACTS_SUFFIX)
+    except (OSError, ValueError):
+        return False
+    finally:
+        if temporary:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+    return True

@@ -38,6 +38,7 @@ listing cores, never hypothesis or typeguard.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -50,6 +51,8 @@ from libimage.adapters.cli import (
     escape_control,
     one_line,
 )
+from libimage.adapters.content import FactsCache, StoreContent
+from libimage.adapters.store import ReadResult
 from libimage.pure.errors import LibimageError
 from libimage.pure.listing import (
     images_json,
@@ -60,6 +63,7 @@ from libimage.pure.listing import (
     tabulate,
 )
 from libimage.pure.reference import go_quote
+from libimage.pure.snapshot import Snapshot
 
 HIDE_INTERMEDIATE = "intermediate=false"
 """What podman's CLI adds without ``--all`` (decision 14, POD-I-2)."""
@@ -235,7 +239,7 @@ def run_images(invocation: Invocation) -> int:
     except LibimageError as error:
         raise CommandError(error.failure.message) from None
     _log(invocation.stderr, "WARNING", read.warnings)
-    snapshot = read.snapshot
+    snapshot, facts = _with_facts(read)
     listed = list_images(snapshot, [], filters, context)
     _log(invocation.stderr, "WARNING", listed.warnings)
     _log(invocation.stderr, "ERROR", [failure.message for failure in listed.errors])
@@ -256,4 +260,26 @@ def run_images(invocation: Invocation) -> int:
     else:
         rows = table_rows(summaries, now_ns, no_trunc=args.no_trunc)
         out.write(tabulate([tuple(escape_control(cell) for cell in row) for row in rows]))
+    if facts is not None:
+        from libimage.adapters.cache import save_facts
+
+        save_facts(read.paths, os.environ, facts, snapshot)
     return EXIT_OK
+
+
+def _with_facts(read: ReadResult) -> tuple[Snapshot, FactsCache | None]:
+    """The snapshot reading big data through the store's persistent facts (issue #7).
+
+    Values derived from a manifest or config file are reused while the file's identity
+    is unchanged (adapters/cache.py); the listing is the same with or without them.
+    Without a usable cache directory the snapshot is the read's own.
+    """
+    content = read.snapshot.content
+    if not isinstance(content, StoreContent):
+        return read.snapshot, None
+    from libimage.adapters.cache import load_facts
+
+    facts = load_facts(read.paths, os.environ)
+    if facts is None:
+        return read.snapshot, None
+    return replace(read.snapshot, content=replace(content, facts=facts)), facts

@@ -41,10 +41,15 @@ import base64
 import errno
 import os
 import stat
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from libimage.pure.snapshot import Layer, StoredImage, Unreadable, is_full_id
+
+if TYPE_CHECKING:  # the derivations' module is imported by the core that uses them
+    from libimage.pure.manifest import Derivation
 
 _PLAIN_NAME_CHARS = frozenset(".0123456789abcdefghijklmnopqrstuvwxyz")
 _OPEN_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
@@ -77,6 +82,72 @@ def _unusable_name_reason(key: str, name: str) -> str | None:
     return None
 
 
+Identity = tuple[int, int, int, int, int, int]
+"""A file's (mode, device, inode, size, mtime_ns, ctime_ns): the facts cache's validity."""
+
+RACY_NS = 2_000_000_000
+"""A file changed this recently is not recorded: a write in the same clock tick could
+leave its identity unchanged (the racy-clean rule of git's index)."""
+
+
+def _identity(info: os.stat_result) -> Identity:
+    return (
+        info.st_mode,
+        info.st_dev,
+        info.st_ino,
+        info.st_size,
+        info.st_mtime_ns,
+        info.st_ctime_ns,
+    )
+
+
+_ABSENT = object()
+
+
+@dataclass(slots=True)
+class FactsCache:
+    """Facts derived from big-data files, valid while each file's identity is unchanged.
+
+    ``entries`` maps (store index, image ID, file name) to the file's identity when it
+    was read and the values of the derivations computed from its bytes (by
+    derivation name). The adapter that persists it is :mod:`libimage.adapters.cache`;
+    here it is only consulted and filled. ``added`` counts values recorded in this
+    run, ``hits`` values answered without reading. ``now_ns`` is when the run began:
+    a file whose modification or change time is less than :data:`RACY_NS` before it
+    is not recorded.
+    """
+
+    entries: dict[tuple[int, str, str], tuple[Identity, dict[str, Any]]] = field(
+        default_factory=dict
+    )
+    now_ns: int = field(default_factory=time.time_ns)
+    added: int = 0
+    hits: int = 0
+    # Image directories seen to be real directories in this run (not links).
+    real_dirs: set[str] = field(default_factory=set)
+
+    def get(self, where: tuple[int, str, str], identity: Identity, name: str) -> Any:
+        entry = self.entries.get(where)
+        if entry is None or entry[0] != identity:
+            return _ABSENT
+        value = entry[1].get(name, _ABSENT)
+        if value is not _ABSENT:
+            self.hits += 1
+        return value
+
+    def record(
+        self, where: tuple[int, str, str], identity: Identity, name: str, value: Any
+    ) -> None:
+        if self.now_ns - identity[4] < RACY_NS or self.now_ns - identity[5] < RACY_NS:
+            return
+        entry = self.entries.get(where)
+        if entry is None or entry[0] != identity:
+            entry = (identity, {})
+            self.entries[where] = entry
+        entry[1][name] = value
+        self.added += 1
+
+
 @dataclass(frozen=True, slots=True)
 class StoreContent:
     """Reads big data and measures layers of one store on first access (decision 7).
@@ -91,11 +162,54 @@ class StoreContent:
     driver: str
     image_dirs: tuple[str, ...]
     layer_homes: tuple[str, ...]
+    facts: FactsCache | None = field(default=None, compare=False)
 
     # -- big data ----------------------------------------------------------------
 
     def big_data(self, image: StoredImage, key: str) -> bytes | Unreadable:
         """The bytes of big-data item ``key`` of ``image`` (SF-B-1, SF-B-2), or Unreadable."""
+        found = self._file_name(image, key)
+        if isinstance(found, Unreadable):
+            return found
+        own, _identity_read = _read_below(
+            self.image_dirs[image.store_index], image.id, found, f"{image.id}/{key}"
+        )
+        return self._or_other_stores(image, found, key, own)
+
+    def derived(self, image: StoredImage, key: str, derivation: Derivation) -> Any:
+        """``derivation.derive`` of the item's bytes, or the item's Unreadable.
+
+        With a :class:`FactsCache`, a value derived earlier from the record's own file
+        is given without reading when the file's identity (lstat, through image
+        directories that are real directories, as a read requires) is unchanged;
+        otherwise the item is read exactly as :meth:`big_data` reads it, and the value
+        recorded when it came from that file, unchanged during the read.
+        """
+        cache = self.facts
+        if cache is None:
+            data = self.big_data(image, key)
+            return data if isinstance(data, Unreadable) else derivation.derive(data)
+        name = self._file_name(image, key)
+        if isinstance(name, Unreadable):
+            return name
+        images_dir = self.image_dirs[image.store_index]
+        where = (image.store_index, image.id, name)
+        seen = _identity_below(images_dir, image.id, name, cache.real_dirs)
+        if seen is not None:
+            value = cache.get(where, seen, derivation.name)
+            if value is not _ABSENT:
+                return value
+        own, identity_read = _read_below(images_dir, image.id, name, f"{image.id}/{key}")
+        data = self._or_other_stores(image, name, key, own)
+        if isinstance(data, Unreadable):
+            return data
+        value = derivation.derive(data)
+        if identity_read is not None and data is own:
+            cache.record(where, identity_read, derivation.name, value)
+        return value
+
+    def _file_name(self, image: StoredImage, key: str) -> str | Unreadable:
+        """The item's file name, or why it has none that can be read (SF-B-2, decision 10)."""
         what = f"{image.id}/{key}"
         try:
             name = big_data_file_name(key)
@@ -109,15 +223,20 @@ class StoreContent:
             return Unreadable(what, "image ID is not 64 lowercase hex", missing=False)
         if not 0 <= image.store_index < len(self.image_dirs):
             return Unreadable(what, f"no image store {image.store_index}", missing=False)
+        return name
+
+    def _or_other_stores(
+        self, image: StoredImage, name: str, key: str, own: bytes | Unreadable
+    ) -> bytes | Unreadable:
         # compat (SF-N-6): containers-storage's ImageBigData tries every image store in
         # order, so a read-write copy of a read-only image (which has no big data of its
         # own) reads the read-only store's items. The record's own failure is reported.
-        own = _read_below(self.image_dirs[image.store_index], image.id, name, what)
         if not isinstance(own, Unreadable):
             return own
+        what = f"{image.id}/{key}"
         for index, images_dir in enumerate(self.image_dirs):
             if index != image.store_index:
-                data = _read_below(images_dir, image.id, name, what)
+                data, _identity_read = _read_below(images_dir, image.id, name, what)
                 if not isinstance(data, Unreadable):
                     return data
         return own
@@ -162,12 +281,48 @@ class StoreContent:
         return None
 
 
-def _read_below(images_dir: str, image_id: str, name: str, what: str) -> bytes | Unreadable:
+def _identity_below(
+    images_dir: str, image_id: str, name: str, real_dirs: set[str]
+) -> Identity | None:
+    """The identity of ``images_dir/image_id/name`` if :func:`_read_below` could open it.
+
+    None unless the images directory and the image directory are directories (not
+    links) and the file is a regular file (not a link): the conditions of a read.
+    ``real_dirs`` remembers the images directories already checked in this run.
+    """
+    image_path = os.path.join(images_dir, image_id)
+    try:
+        if images_dir not in real_dirs:
+            if not stat.S_ISDIR(os.lstat(images_dir).st_mode):
+                return None
+            real_dirs.add(images_dir)
+        if not stat.S_ISDIR(os.lstat(image_path).st_mode):
+            return None
+        info = os.lstat(os.path.join(image_path, name))
+    except (OSError, ValueError):
+        return None
+    return _identity(info) if stat.S_ISREG(info.st_mode) else None
+
+
+def _read_below(
+    images_dir: str, image_id: str, name: str, what: str
+) -> tuple[bytes | Unreadable, Identity | None]:
     """Read ``images_dir/image_id/name`` without following links at or below ``images_dir``.
 
     ``images_dir`` is ``<store>/<drv>-images``: the store's root may be reached through
-    a link (configuration), its images directory may not (issue #8 item 5).
+    a link (configuration), its images directory may not (issue #8 item 5). With the
+    bytes comes the file's identity, when it was the same before and after the read
+    (else None).
     """
+    data = _read_below_fd(images_dir, image_id, name, what)
+    if isinstance(data, Unreadable):
+        return data, None
+    return data[0], data[1]
+
+
+def _read_below_fd(
+    images_dir: str, image_id: str, name: str, what: str
+) -> tuple[bytes, Identity | None] | Unreadable:
     image_path = os.path.join(images_dir, image_id)
     file_path = os.path.join(image_path, name)
     try:
@@ -188,7 +343,9 @@ def _read_below(images_dir: str, image_id: str, name: str, what: str) -> bytes |
                 info = os.fstat(fd)
                 if not stat.S_ISREG(info.st_mode):
                     return Unreadable(what, f"{file_path}: not a regular file", missing=False)
-                return _read_all(fd, info.st_size)
+                data = _read_all(fd, info.st_size)
+                before = _identity(info)
+                return data, before if _identity(os.fstat(fd)) == before else None
             except OSError as error:
                 return _unreadable(what, error, file_path)
             except MemoryError:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from support.podman import PodmanStore, requires_podman, tree_state
 
-from libimage.adapters import cache
+from libimage.adapters import cache, content
 from libimage.adapters.cli import run
 from libimage.adapters.locks import HeldLocks
 from libimage.adapters.storage_conf import StoreOptions
@@ -347,4 +347,183 @@ def test_cached_answers_follow_podmans_changes(tmp_path: Path, cache_dir: Path) 
     store.run("rmi", "localhost/two:1")
     check()
     store.import_image("localhost/three:1", {"c.txt": b"c"})
+    check()
+
+
+# --------------------------------------------------------------------------- big-data facts
+
+
+def facts_files(directory: Path) -> list[Path]:
+    return sorted(directory.glob("*.facts")) if directory.exists() else []
+
+
+LISTINGS = [
+    ("images",),
+    ("images", "-a"),
+    ("images", "-a", "--format", "json"),
+    ("images", "--filter", "dangling=true"),
+    ("images", "-a", "--filter", "label=team"),
+]
+
+
+@pytest.fixture
+def settled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files written by the test count as settled (the racy-clean rule would skip them)."""
+    monkeypatch.setattr(content, "RACY_NS", -(2**62))
+
+
+@pytest.fixture
+def no_big_data_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Big-data reads are counted (the facts cache is used when they do not happen)."""
+    reads: list[str] = []
+    real = content._read_below_fd
+
+    def counting(images_dir: str, image_id: str, name: str, what: str) -> object:
+        reads.append(what)
+        return real(images_dir, image_id, name, what)
+
+    monkeypatch.setattr(content, "_read_below_fd", counting)
+    return reads
+
+
+def config_path(options: StoreOptions, image_id: str) -> Path:
+    full = read_snapshot(options).snapshot
+    [record] = [i for i in full.images if i.id == image_id]
+    config_key = next(key for key in record.big_data_names if key.startswith("sha256:"))
+    return Path(
+        resolve_layout(options).images_dir, image_id, content.big_data_file_name(config_key)
+    )
+
+
+@pytest.mark.usefixtures("settled")
+class TestFacts:
+    """Facts derived from manifests and configs (issue #7): same listing, re-read on change."""
+
+    @pytest.mark.parametrize("query", LISTINGS, ids=[" ".join(q) for q in LISTINGS])
+    def test_same_listing_cold_warm_and_uncached(
+        self,
+        store: StoreOptions,
+        cache_dir: Path,
+        no_big_data_reads: list[str],
+        query: tuple[str, ...],
+    ) -> None:
+        expected = uncached(store, *query)
+        assert facts_files(cache_dir) == []
+        assert cli(store, *query) == expected  # records the facts
+        [file] = facts_files(cache_dir)
+        assert file.name == cache.store_key(resolve_layout(store)) + ".facts"
+        assert stat.S_IMODE(file.stat().st_mode) == 0o600
+        no_big_data_reads.clear()
+        assert cli(store, *query) == expected  # answers from them
+        assert no_big_data_reads == []
+
+    def test_the_store_is_never_touched(self, store: StoreOptions, cache_dir: Path) -> None:
+        before = tree_state(Path(store.graph_root), Path(store.run_root))
+        for query in LISTINGS:
+            cli(store, *query)
+        assert facts_files(cache_dir)
+        assert not str(facts_files(cache_dir)[0]).startswith(store.graph_root)
+        assert tree_state(Path(store.graph_root), Path(store.run_root)) == before
+
+    @pytest.mark.parametrize("change", ["replaced", "truncated", "removed", "appended"])
+    def test_a_changed_config_is_read_again(
+        self, store: StoreOptions, cache_dir: Path, change: str
+    ) -> None:
+        """EX-1, IP-12: a damaged config gives the uncached listing's ERROR lines."""
+        before = cli(store, "images", "-a")
+        assert facts_files(cache_dir)
+        path = config_path(store, A.id)
+        data = path.read_bytes()
+        if change == "replaced":  # as containers-storage writes: a new file renamed in
+            scratch = path.with_name("scratch")
+            scratch.write_bytes(data.replace(b"amd64", b"arm64"))
+            scratch.replace(path)
+        elif change == "truncated":
+            path.write_bytes(data[: len(data) // 2])
+        elif change == "removed":
+            path.unlink()
+        else:
+            with path.open("ab") as file:
+                file.write(b" ")
+        after = cli(store, "images", "-a")
+        assert after == uncached(store, "images", "-a")
+        assert after != before
+        assert "ERROR" in after[2]
+
+    def test_a_corrupt_facts_file_is_ignored(self, store: StoreOptions, cache_dir: Path) -> None:
+        expected = cli(store, "images", "-a", "--format", "json")
+        for file in facts_files(cache_dir):
+            file.write_bytes(b"not marshal data" * 100)
+        assert cli(store, "images", "-a", "--format", "json") == expected
+        for file in facts_files(cache_dir):
+            file.write_bytes(file.read_bytes()[:-10])
+        assert cli(store, "images", "-a", "--format", "json") == expected
+
+    def test_facts_others_can_write_are_not_used(
+        self, store: StoreOptions, cache_dir: Path, no_big_data_reads: list[str]
+    ) -> None:
+        cli(store, "images")
+        [file] = facts_files(cache_dir)
+        file.chmod(0o666)
+        no_big_data_reads.clear()
+        assert cli(store, "images") == uncached(store, "images")
+        assert no_big_data_reads
+
+    @pytest.mark.usefixtures("cache_dir")
+    def test_a_symbolic_link_in_the_store_is_not_followed(self, store: StoreOptions) -> None:
+        """A file replaced by a link to itself reads as the uncached read does (unreadable)."""
+        cli(store, "images", "-a")
+        path = config_path(store, A.id)
+        moved = path.with_name("moved")
+        path.replace(moved)
+        path.symlink_to(moved)
+        assert cli(store, "images", "-a") == uncached(store, "images", "-a")
+
+    def test_no_room_no_facts(
+        self, store: StoreOptions, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(cache, "_enough_space", lambda _directory, _needed: False)
+        assert cli(store, "images") == uncached(store, "images")
+        assert facts_files(cache_dir) == []
+
+    def test_disabled(self, store: StoreOptions, cache_dir: Path) -> None:
+        uncached(store, "images")
+        assert facts_files(cache_dir) == []
+
+
+def test_recently_changed_files_are_not_recorded(store: StoreOptions, cache_dir: Path) -> None:
+    """The racy-clean rule: files written in the last two seconds (all of them here)."""
+    assert cli(store, "images") == uncached(store, "images")
+    assert facts_files(cache_dir) == []
+
+
+@requires_podman
+@pytest.mark.usefixtures("settled")
+def test_cached_facts_follow_podmans_changes(tmp_path: Path, cache_dir: Path) -> None:
+    """Tag, rmi, import and a label by podman between two listings with facts."""
+    store = PodmanStore.create(tmp_path / "podman")
+    first = store.import_image("localhost/one:1", {"a.txt": b"a"}, labels={"team": "a"})
+    store.import_image("localhost/two:1", {"b.txt": b"b"})
+    options = store.options()
+
+    queries = [  # no relative times: they change from one second to the next
+        ("images", "-a", "--format", "json"),
+        ("images", "-q"),
+        ("images", "--filter", "dangling=true", "--format", "json"),
+        ("images", "-a", "--filter", "label=team", "--format", "json"),
+    ]
+
+    def check() -> None:
+        for query in queries:
+            expected = uncached(options, *query)
+            assert cli(options, *query) == expected, query
+            assert cli(options, *query) == expected, query
+
+    check()
+    assert facts_files(cache_dir)
+    store.tag(first, "localhost/one:2")
+    check()
+    store.run("rmi", "localhost/two:1")
+    check()
+    store.import_image(None, {"c.txt": b"c"}, labels={"team": "c"})
     check()

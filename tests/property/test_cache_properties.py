@@ -8,6 +8,10 @@ and a ``resolve`` of any name from the pool give the same result, trace and
 warnings through :func:`libimage.adapters.cache.read_for_lookup` as on the full
 read, in both profiles and with short-name aliases; so do they after the store is
 changed by a writer (names moved, an image dropped) between two cached reads.
+
+The facts derived from big-data files (manifests, configs) give the same listing,
+summaries and per-image facts whether they are derived, recorded or read back from
+the facts file, also after files were damaged, replaced or removed between two runs.
 """
 
 from __future__ import annotations
@@ -23,10 +27,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pyrsistent import pmap, pvector
 
-from libimage.adapters import cache
+from libimage.adapters import cache, content
 from libimage.adapters.storage_conf import StoreOptions
 from libimage.adapters.store import read_snapshot, resolve_layout
+from libimage.pure import manifest
 from libimage.pure.context import Context, Platform
+from libimage.pure.listing import list_images, summarize_all
 from libimage.pure.lookup import LookupOptions, check_exists, lookup_image, resolve_name
 from libimage.pure.registries import RegistriesConfig
 from libimage.pure.semantics import PROFILES
@@ -158,3 +164,103 @@ def test_cached_lookups_follow_a_writer(snap: Snapshot, data: st.DataObject) -> 
         rewrite_records(replace(snap, images=pvector(images)), options)
         after = data.draw(st.lists(st.sampled_from(names), min_size=1, max_size=3))
         _assert_same_answers(options, environ, context, after)
+
+
+# --------------------------------------------------------------------------- big-data facts
+
+FILTERS: tuple[list[str], ...] = (
+    [],
+    ["intermediate=false"],
+    ["dangling=true"],
+    ["label=a"],
+    ["reference=foo"],
+)
+
+
+def _with_facts(snap: Snapshot, facts: content.FactsCache | None) -> Snapshot:
+    store_content = snap.content
+    assert isinstance(store_content, content.StoreContent)
+    return replace(snap, content=replace(store_content, facts=facts))
+
+
+def _answers(snap: Snapshot, context: Context) -> list[object]:
+    """Every listing and every per-image fact the facts can feed (LS, IP, EX-1, ST-5, ML-2)."""
+    found: list[object] = []
+    for filters in FILTERS:
+        listed = list_images(snap, [], filters, context)
+        found += [listed, summarize_all(snap, listed.images)]
+    for image in snap.images:
+        found += [
+            manifest.manifest_mime_type(snap, image),
+            manifest.open_image(snap, image),
+            manifest.image_config(snap, image),
+            manifest.load_manifest_list(snap, image),
+        ]
+    return found
+
+
+def _damage(options: StoreOptions, snap: Snapshot, data: st.DataObject) -> None:
+    """Replace, truncate or remove some big-data files, as a crash or an editor would."""
+    files = [
+        Path(root, f"vfs-images/{image.id}/{content.big_data_file_name(key)}")
+        for image in snap.images
+        for key in image.big_data_names
+        for root in (options.graph_root, *options.image_stores)
+    ]
+    files = [path for path in files if path.is_file()]
+    if not files:
+        return
+    for path in data.draw(st.lists(st.sampled_from(files), max_size=3, unique=True)):
+        change = data.draw(st.sampled_from(["replace", "truncate", "remove", "garbage"]))
+        if change == "remove":
+            path.unlink()
+            continue
+        old = path.read_bytes()
+        new = {
+            "replace": old.replace(b"amd64", b"arm64").replace(b"linux", b"Linux"),
+            "truncate": old[: len(old) // 2],
+            "garbage": b"{" + old,
+        }[change]
+        scratch = path.with_name("scratch")
+        scratch.write_bytes(new)
+        scratch.replace(path)  # a new file, as containers-storage writes one
+
+
+@contextmanager
+def _settled() -> Iterator[None]:
+    """Files written by the test count as settled (the racy-clean rule would skip them)."""
+    previous = content.RACY_NS
+    content.RACY_NS = -(2**62)
+    try:
+        yield
+    finally:
+        content.RACY_NS = previous
+
+
+@given(snap=snapshots(), profile=st.sampled_from(sorted(PROFILES)), data=st.data())
+def test_cached_facts_equal_derived_facts(
+    snap: Snapshot, profile: str, data: st.DataObject
+) -> None:
+    """Cold (recording), warm (read back) and uncached: the same answers, before and after
+    files change (identity changed: read again)."""
+    with on_disk(snap) as (options, environ), _settled():
+        context = _context(options, profile, REGISTRIES[1])
+        layout = resolve_layout(options)
+        for _round in range(2):
+            read = read_snapshot(options).snapshot
+            expected = _answers(read, context)
+            recorded = content.FactsCache()
+            loaded = cache.load_facts(layout, environ)
+            assert loaded is not None
+            assert _answers(_with_facts(read_snapshot(options).snapshot, loaded), context) == (
+                expected
+            )
+            assert _answers(_with_facts(read, recorded), context) == expected
+            cache.save_facts(layout, environ, recorded, read)
+            warm = cache.load_facts(layout, environ)
+            assert warm is not None
+            assert _answers(_with_facts(read_snapshot(options).snapshot, warm), context) == (
+                expected
+            )
+            assert warm.hits >= recorded.added  # each recorded value is used again
+            _damage(options, snap, data)
