@@ -532,9 +532,10 @@ def store_document(
     images: Sequence[Mapping[str, Any]], containers: Sequence[Mapping[str, Any]]
 ) -> dict[str, Any]:
     """The ``{store_json}`` document of a ``"json"`` store: ``{"images": [...],
-    "containers": [...]}``, images in store order, each ``{"id", "names", "digest",
-    "parent", "read_only", "labels", "manifest_list"}`` (``manifest_list``: the IDs of
-    its instances with their platforms, or null), containers ``{"id", "image"}``."""
+    "containers": [...]}``, images in store order, each ``{"id", "names", "digests",
+    "parent", "read_only", "labels", "manifest_list"}`` (``digests``: the image's
+    digests, ST-3; ``parent``: an ID or null; ``manifest_list``: null, or a list of
+    ``{"id", "os", "architecture"}`` for its instances), containers ``{"id", "image"}``."""
     return {
         "images": [dict(image) for image in images],
         "containers": [dict(c) for c in containers],

@@ -830,3 +830,38 @@ def test_every_profile_is_accepted() -> None:
     assert code == 125
     for profile in PROFILES:
         assert profile in err
+
+
+_READ_JSON_STORE = (
+    "import json, sys; d = json.load(open(sys.argv[1])); "
+    "print(json.dumps([{'Id': i['id'], 'Names': i['names']} for i in d['images']]))"
+)
+
+
+def test_a_json_store_implementation_reads_the_document(tmp_path: Path) -> None:
+    # A "json" store: the oracle writes {store_json}; this implementation only lists it.
+    read = ["{python}", "-c", _READ_JSON_STORE, "{store_json}"]
+    document = {
+        "name": "json-lister",
+        "store": "json",
+        "commands": {
+            "setup": ["{python}", "-c", "import sys; open(sys.argv[1], 'w').close()", "{state}/x"],
+            "exists": read,
+            "lookup": read,
+            "images": read,
+            "rmi": read,
+            "read": {"argv": read, "output": "images-json"},
+        },
+    }
+    theirs = parse_protocol(document)
+    workload = Workload(
+        (ImageSpec("A", ("localhost/a:1",)), ImageSpec("B", ("localhost/b:1", "localhost/b:2")))
+    )
+    execution = execute(workload, libimage_protocol(), theirs, semantics="podman-4.3")
+    assert execution.divergences == ()
+    (written,) = execution.steps
+    assert written.theirs_store is not None
+    assert sorted(names or () for _, names in written.theirs_store.images) == [
+        ("localhost/a:1",),
+        ("localhost/b:1", "localhost/b:2"),
+    ]
