@@ -352,7 +352,7 @@ def table_rows(
     """
     read_only = shows_read_only_column(summaries)
     header = TABLE_HEADERS + ((READ_ONLY_HEADER,) if read_only else ())
-    rows: list[tuple[str, ...]] = [header]
+    rows: list[tuple[tuple[str, ...], int]] = []
     for summary in summaries:
         for repository, tag in name_rows(summary.names):
             row: tuple[str, ...] = (
@@ -364,14 +364,10 @@ def table_rows(
             )
             if read_only:
                 row += ("true" if summary.read_only else "false",)
-            rows.append(row)
+            rows.append((row, summary.created))
     # Rows are sorted by the created second after expansion; ties keep their order.
-    body = sorted(zip(rows[1:], _row_created(summaries), strict=True), key=lambda item: -item[1])
+    body = sorted(rows, key=lambda item: -item[1])
     return (header, *(row for row, _ in body))
-
-
-def _row_created(summaries: Sequence[ImageSummary]) -> list[int]:
-    return [summary.created for summary in summaries for _ in name_rows(summary.names)]
 
 
 def tabulate(rows: Sequence[Sequence[str]]) -> str:
