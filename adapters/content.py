@@ -123,14 +123,17 @@ class FactsCache:
     now_ns: int = field(default_factory=time.time_ns)
     added: int = 0
     hits: int = 0
-    # Image directories seen to be real directories in this run (not links).
+    # Images and image directories seen to be real directories in this run (not links).
     real_dirs: set[str] = field(default_factory=set)
 
     def get(self, where: tuple[int, str, str], identity: Identity, name: str) -> Any:
-        entry = self.entries.get(where)
-        if entry is None or entry[0] != identity:
-            return _ABSENT
-        value = entry[1].get(name, _ABSENT)
+        try:
+            entry = self.entries.get(where)
+            if entry is None or entry[0] != identity:
+                return _ABSENT
+            value = entry[1].get(name, _ABSENT)
+        except (TypeError, IndexError, AttributeError):
+            return _ABSENT  # an entry of another shape (a file not written by save_facts)
         if value is not _ABSENT:
             self.hits += 1
         return value
@@ -140,8 +143,14 @@ class FactsCache:
     ) -> None:
         if self.now_ns - identity[4] < RACY_NS or self.now_ns - identity[5] < RACY_NS:
             return
-        entry = self.entries.get(where)
-        if entry is None or entry[0] != identity:
+        # Any: a loaded file may hold entries of another shape; they are replaced.
+        entry: Any = self.entries.get(where)
+        if not (
+            type(entry) is tuple
+            and len(entry) == 2
+            and entry[0] == identity
+            and type(entry[1]) is dict
+        ):
             entry = (identity, {})
             self.entries[where] = entry
         entry[1][name] = value
@@ -288,7 +297,8 @@ def _identity_below(
 
     None unless the images directory and the image directory are directories (not
     links) and the file is a regular file (not a link): the conditions of a read.
-    ``real_dirs`` remembers the images directories already checked in this run.
+    ``real_dirs`` remembers the directories already checked in this run (the
+    manifest and the config of an image are in the same directory).
     """
     image_path = os.path.join(images_dir, image_id)
     try:
@@ -296,8 +306,10 @@ def _identity_below(
             if not stat.S_ISDIR(os.lstat(images_dir).st_mode):
                 return None
             real_dirs.add(images_dir)
-        if not stat.S_ISDIR(os.lstat(image_path).st_mode):
-            return None
+        if image_path not in real_dirs:
+            if not stat.S_ISDIR(os.lstat(image_path).st_mode):
+                return None
+            real_dirs.add(image_path)
         info = os.lstat(os.path.join(image_path, name))
     except (OSError, ValueError):
         return None

@@ -10,9 +10,11 @@ index never reads the store's metadata in full.
 from __future__ import annotations
 
 import io
+import marshal
 import os
 import sqlite3
 import stat
+import zlib
 from pathlib import Path
 
 import pytest
@@ -458,6 +460,19 @@ class TestFacts:
         for file in facts_files(cache_dir):
             file.write_bytes(file.read_bytes()[:-10])
         assert cli(store, "images", "-a", "--format", "json") == expected
+
+    def test_a_facts_file_of_another_shape_is_not_used(
+        self, store: StoreOptions, cache_dir: Path
+    ) -> None:
+        """Right header and checksum, entries that are not what save_facts writes."""
+        expected = cli(store, "images", "-a", "--format", "json")
+        layout = resolve_layout(store)
+        [file] = facts_files(cache_dir)
+        for entries in ({}, [], {(0, A.id, "manifest"): 1}, {(0, A.id, "manifest"): (1, 2)}):
+            payload = marshal.dumps(entries)
+            header = cache._facts_header(layout)
+            file.write_bytes(marshal.dumps((header, zlib.crc32(payload), payload)))
+            assert cli(store, "images", "-a", "--format", "json") == expected
 
     def test_facts_others_can_write_are_not_used(
         self, store: StoreOptions, cache_dir: Path, no_big_data_reads: list[str]
