@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from pyrsistent.typing import PMap
 
@@ -33,7 +34,13 @@ from libimage.pure.manifest import (
     image_config,
     is_manifest_list,
 )
-from libimage.pure.reference import parse, parse_normalized_named, trim_named, with_digest
+from libimage.pure.reference import (
+    Reference,
+    parse,
+    parse_normalized_named,
+    trim_named,
+    with_digest,
+)
 from libimage.pure.snapshot import (
     Snapshot,
     StoredImage,
@@ -321,6 +328,56 @@ def _layer_unknown(layer_id: str) -> Failure:
     )
 
 
+class _ChainSizes:
+    """Per-snapshot memo: layer ID -> size of the acyclic chain from it (IP-13)."""
+
+    __slots__ = ("sizes",)
+
+    def __init__(self) -> None:
+        self.sizes: dict[str, int] = {}
+
+
+def _chain_size(snapshot: Snapshot, top_layer: str) -> int | None:
+    """The summed ``diff-size`` of the chain from ``top_layer``, or None (IP-13).
+
+    Images share their lower layers, so each layer's chain total is computed once
+    per snapshot and reused from every image above it. Only chains whose layers all
+    exist and all have a ``diff-digest`` and that end without a cycle are answered
+    (and remembered); anything else (a missing layer, a size to measure, a cycle)
+    is None, and :func:`image_size` takes its exact walk, errors included. A
+    remembered chain is acyclic, so it cannot meet a layer the walk has passed.
+    """
+    memo = snapshot.memo
+    holder = memo.get(_ChainSizes)
+    if not isinstance(holder, _ChainSizes):
+        holder = _ChainSizes()
+        memo[_ChainSizes] = holder
+    sizes = holder.sizes
+    walked: list[str] = []
+    own: list[int] = []
+    seen: set[str] = set()
+    total = 0
+    layer_id = top_layer
+    while layer_id:
+        known = sizes.get(layer_id)
+        if known is not None:
+            total = known
+            break
+        if layer_id in seen:
+            return None
+        seen.add(layer_id)
+        stored = find_layer(snapshot, layer_id)
+        if stored is None or not stored.diff_digest:
+            return None
+        walked.append(layer_id)
+        own.append(stored.diff_size or 0)
+        layer_id = stored.parent
+    for index in range(len(walked) - 1, -1, -1):
+        total += own[index]
+        sizes[walked[index]] = total
+    return total
+
+
 def image_size(snapshot: Snapshot, image: StoredImage) -> int | Failure:
     """``store.ImageSize`` (IP-13): the layers' sizes plus every big-data item's size.
 
@@ -337,6 +394,11 @@ def image_size(snapshot: Snapshot, image: StoredImage) -> int | Failure:
         if position is not None:
             image = snapshot.images[position]
             break
+    if not image.mapped_layers:
+        chain = _chain_size(snapshot, image.top_layer)
+        if chain is not None:
+            big_data = _big_data_size(snapshot, image)
+            return big_data if isinstance(big_data, Failure) else chain + big_data
     queue = [layer_id for layer_id in (image.top_layer, *image.mapped_layers) if layer_id]
     visited: set[str] = set()
     total = 0
@@ -363,6 +425,13 @@ def image_size(snapshot: Snapshot, image: StoredImage) -> int | Failure:
             total += measured
         if stored.parent:
             queue.append(stored.parent)
+    big_data = _big_data_size(snapshot, image)
+    return big_data if isinstance(big_data, Failure) else total + big_data
+
+
+def _big_data_size(snapshot: Snapshot, image: StoredImage) -> int | Failure:
+    """IP-13's big-data part: every item's recorded size, else its length."""
+    total = 0
     for key in image.big_data_names:
         size = image.big_data_sizes.get(key)
         if size is None:
@@ -437,26 +506,51 @@ def unparseable_names(image: StoredImage) -> tuple[str, ...]:
     return tuple(bad)
 
 
-def repo_digests(image: StoredImage) -> tuple[str, ...]:
+@lru_cache(maxsize=1 << 16)
+def _repository(name: str) -> str | None:
+    """The stored name normalised with its tag dropped, or None if it does not parse.
+
+    Memoised (a pure function of the text): a listing asks it for every name of every
+    image, and the read and the table have parsed the same names already.
+    """
+    try:
+        return str(trim_named(parse_normalized_named(name)))
+    except LibimageError:
+        return None
+
+
+_DIGEST_PROBE = Reference("", "probe")
+
+
+def _digest_shape_ok(digest: str) -> bool:
+    """Does ``WithDigest`` accept ``digest`` (REF-5)? Asked once per digest, not per name."""
+    try:
+        with_digest(_DIGEST_PROBE, digest)
+    except LibimageError:
+        return False  # IP-8: a store with a bad manifest digest does not load at all
+    return True
+
+
+def repo_digests(image: StoredImage, listed: tuple[str, ...] | None = None) -> tuple[str, ...]:
     """``RepoDigests`` (POD-I-4): ``<repository>@<digest>`` for each name and digest.
 
     Every name (normalised, tag dropped) with every digest of the image (ST-3),
     sorted and without duplicates. Names that do not parse are skipped (decision 18).
+    ``listed`` is :func:`image_digests` of ``image`` when the caller has it already.
     """
     found: set[str] = set()
-    listed = image_digests(image)
+    if listed is None:
+        listed = image_digests(image)
     # image_digest(image) is the first of the list (ST-3): computed once, not twice.
     digests = [d for d in (*listed, listed[0] if listed else "") if d]
+    valid = [d for d in digests if _digest_shape_ok(d)]
     for name in image.names:
-        try:
-            repository = trim_named(parse_normalized_named(name))
-        except LibimageError:
+        repository = _repository(name)
+        if repository is None:
             continue
-        for digest in digests:
-            try:
-                found.add(str(with_digest(repository, digest)))
-            except LibimageError:
-                continue  # IP-8: a store with a bad manifest digest does not load at all
+        for digest in valid:
+            # str(WithDigest(TrimNamed(ref), digest)): a name-only reference plus "@digest".
+            found.add(f"{repository}@{digest}")
     return tuple(sorted(found))
 
 

@@ -44,7 +44,7 @@ from libimage.pure.errors import Failure, LibimageError
 from libimage.pure.filters import IsExternal, filter_images, is_dangling
 from libimage.pure.lookup import LookupOptions, lookup_image
 from libimage.pure.reference import go_quote, parse
-from libimage.pure.snapshot import Snapshot, StoredImage, containers_of, image_digest
+from libimage.pure.snapshot import Snapshot, StoredImage, containers_of, image_digests
 
 SECOND_NS = 1_000_000_000
 
@@ -165,6 +165,7 @@ def summarize(snapshot: Snapshot, image: StoredImage) -> ImageSummary:
         problems.append(_problem(image, "retrieving size of image {}: " + _REMOVE_HINT, size))
         size = -1
     parent = facts.parent(snapshot, image)
+    listed = image_digests(image)
     parent_id = ""
     if isinstance(parent, Failure):
         problems.append(_problem(image, "retrieving parent of image {}: " + _REMOVE_HINT, parent))
@@ -173,7 +174,7 @@ def summarize(snapshot: Snapshot, image: StoredImage) -> ImageSummary:
     return ImageSummary(
         id=image.id,
         parent_id=parent_id,
-        repo_digests=pvector(facts.repo_digests(image)),
+        repo_digests=pvector(facts.repo_digests(image, listed)),
         size=size,
         virtual_size=size,
         labels=labels,
@@ -181,7 +182,7 @@ def summarize(snapshot: Snapshot, image: StoredImage) -> ImageSummary:
         read_only=image.read_only,
         dangling=dangling,
         names=image.names,
-        digest=image_digest(image),
+        digest=listed[0] if listed else "",  # image_digest (ST-3), from the list computed once
         history=image.names_history,
         created=image.created // SECOND_NS,
         created_ns=image.created,

@@ -410,6 +410,64 @@ class TestImageSize:
         snap = Snapshot(images=pvector([record]), layers=pvector([a, b]), content=InMemoryContent())
         assert image_size(snap, record) == 7
 
+    @pytest.mark.parametrize("order", ["lower first", "upper first"], ids=str)
+    def test_images_sharing_a_chain_each_count_their_whole_chain(self, order: str) -> None:
+        """IP-13: a lower layer's chain total, walked once per snapshot, serves every image."""
+
+        def chain_layer(name: str, parent: str, size: int) -> Layer:
+            return Layer(
+                id=LayerID(hex_id(name)),
+                parent=parent,
+                diff_digest="sha256:" + hex_id(name + "-diff"),
+                diff_size=size,
+            )
+
+        base = chain_layer("base", "", 100)
+        middle = chain_layer("middle", base.id, 20)
+        top = chain_layer("top", middle.id, 3)
+        lower = StoredImage(id=ImageID(hex_id("lower")), top_layer=middle.id)
+        upper = StoredImage(id=ImageID(hex_id("upper")), top_layer=top.id)
+        records = [lower, upper] if order == "lower first" else [upper, lower]
+        snap = Snapshot(
+            images=pvector(records),
+            layers=pvector([base, middle, top]),
+            content=InMemoryContent(),
+        )
+        sizes = {record.id: image_size(snap, record) for record in snap.images}
+        assert sizes == {lower.id: 120, upper.id: 123}
+
+    def test_cycle_above_a_measured_chain_still_counts_each_layer_once(self) -> None:
+        """IP-13: a chain that loops back is summed over each layer once, as the walk does."""
+        digest = "sha256:" + "1" * 64
+        a = Layer(id=LayerID("a" * 64), parent="b" * 64, diff_digest=digest, diff_size=3)
+        b = Layer(id=LayerID("b" * 64), parent="a" * 64, diff_digest=digest, diff_size=4)
+        c = Layer(id=LayerID("c" * 64), parent="a" * 64, diff_digest=digest, diff_size=5)
+        first = StoredImage(id=ImageID("d" * 64), top_layer=c.id)
+        second = StoredImage(id=ImageID("e" * 64), top_layer=b.id)
+        snap = Snapshot(
+            images=pvector([first, second]),
+            layers=pvector([a, b, c]),
+            content=InMemoryContent(),
+        )
+        assert image_size(snap, first) == 12
+        assert image_size(snap, second) == 7
+        assert image_size(snap, first) == 12
+
+    def test_missing_layer_below_a_counted_chain_is_still_reported(self) -> None:
+        """IP-13: an image whose chain reaches a missing layer fails even after others."""
+        digest = "sha256:" + "1" * 64
+        base = Layer(id=LayerID("a" * 64), diff_digest=digest, diff_size=3)
+        broken = Layer(id=LayerID("b" * 64), parent="f" * 64, diff_digest=digest, diff_size=4)
+        good = StoredImage(id=ImageID("c" * 64), top_layer=base.id)
+        bad = StoredImage(id=ImageID("d" * 64), top_layer=broken.id)
+        snap = Snapshot(
+            images=pvector([good, bad]), layers=pvector([base, broken]), content=InMemoryContent()
+        )
+        assert image_size(snap, good) == 3
+        result = image_size(snap, bad)
+        assert isinstance(result, Failure)
+        assert result.message == f'error locating layer with ID "{"f" * 64}": layer not known'
+
 
 class TestLabelsAndNames:
     """IP-9, IP-10, IP-15, POD-I-4."""
