@@ -279,11 +279,13 @@ def image_digests(image: StoredImage) -> tuple[str, ...]:
     ('sha256:1', 'sha256:2')
     """
     digests: list[str] = [image.digest] if image.digest else []
-    for key in sorted(image.big_data_digests):
-        if key.startswith("manifest"):
-            value = image.big_data_digests[key]
-            if value and value not in digests:
-                digests.append(value)
+    # One pass over the map; keys are unique, so sorting the pairs sorts by key.
+    manifests = [item for item in image.big_data_digests.items() if item[0].startswith("manifest")]
+    if len(manifests) > 1:
+        manifests.sort()
+    for _key, value in manifests:
+        if value and value not in digests:
+            digests.append(value)
     return tuple(digests)
 
 
