@@ -1,7 +1,8 @@
 """The benchmark suite: libimage side by side with podman on synthesised stores.
 
 ``python -m bench.run [--sizes 100,1000,3000,10000,100000] [--repeat N]
-[--podman-budget SECONDS] [--quick] [--resume] [--report-only]``
+[--podman-budget SECONDS] [--profile-sizes N,...] [--in-process-budget SECONDS]
+[--out-dir DIR] [--output-dir DIR] [--quick] [--resume] [--report-only]``
 
 For each size N (ascending) the suite
 
@@ -9,34 +10,51 @@ For each size N (ascending) the suite
    the one under ``bench/out/stores/n<N>-s<seed>/`` built by the same synthesiser
    (a hash of ``bench/synth.py`` keys it). That *pristine* store is never given to
    podman: podman's first command writes ``libpod/`` with the store's paths in it,
-   and such a store must not be copied;
-2. copies it (``cp -a``) to a *read copy*, warms both tools up on it with an
-   ``exists`` of a missing name (untimed: podman creates its database there, and both
-   find the files in the page cache), then times the reading commands, alternating
-   libimage and podman run by run: ``images``, ``images -a``, ``images --filter
-   reference=…``, ``images --filter dangling=true``, ``exists`` of a full name, a
-   short name, an ID prefix and a missing name, and ``lookup`` (podman: ``image
-   inspect --format {{.Id}}``);
-3. runs the in-process steps of libimage in a child process on the read copy
+   and such a store must not be copied (one that has a ``libpod/`` is synthesised
+   again);
+2. copies it (``cp -a``) to two *read copies*, one per tool. podman writes its
+   database on every command, and the persistent index of libimage is valid only
+   while the store (its database included) is unchanged, so on a shared copy every
+   podman run would invalidate the index and libimage's "cached" runs would rebuild
+   it. Each copy gets an untimed *warm-up*: podman an ``exists`` of a missing name
+   (it creates its database); libimage, in the cache directory
+   ``<out-dir>/cache`` (``LIBIMAGE_CACHE_DIR``, emptied at the start of the run and
+   of each size), ``images -a`` (writes the facts file) and an ``exists`` of a
+   missing name (builds the index), started at least :data:`RACY_SECONDS` after the
+   copy, because the facts of files changed in the last two seconds are not kept;
+3. times the reading commands, alternating run by run: ``images``, ``images -a``,
+   ``images --filter reference=…``, ``images --filter dangling=true``, ``exists``
+   of a full name, a short name, an ID prefix and a missing name, and ``lookup``
+   (podman: ``image inspect --format {{.Id}}``). libimage runs each of them twice:
+   *cached* (:data:`CACHED`: the caches the warm-up built, as a user has them from
+   the second run on) and *uncached* (:data:`NO_CACHE`: ``LIBIMAGE_NO_CACHE=1``,
+   a full read every time). A cached run that rewrote a cache file is noted;
+4. runs the in-process steps of libimage in a child process on libimage's read copy
    (snapshot load, index build, lookups, listings, removal plans; plus the JSON parse
    of the three metadata files as the floor) and, at the ``--profile-sizes``, a
    cProfile of each step;
-4. times the removals, each repetition of each tool on a fresh copy of the pristine
+5. times the removals, each repetition of each tool on a fresh copy of the pristine
    store: ``rmi`` of one image, ``rmi`` of 100 images in one call, ``rmi -a -f``.
+   Neither cache applies to them (``rmi`` reads the store itself under its write
+   lock; the copy is new), so libimage runs once per repetition (:data:`LIBIMAGE`).
 
 Both tools get the same ``--root``/``--runroot``/``--storage-driver vfs``; libimage
-runs with ``--semantics podman-4.3``. Every command is a fresh process timed from
+runs with ``--semantics podman-4.3`` through the ``libimage`` script next to the
+interpreter running the suite. Every command is a fresh process timed from
 start to exit, with its peak RSS and CPU time from ``wait4``
-(:func:`bench.measure.run_command`). The first outputs of both tools are compared
-(listings as sorted lines, ``exists`` by exit code, ``lookup`` by the ID printed,
+(:func:`bench.measure.run_command`). The first outputs are compared pairwise
+(libimage cached and uncached each against podman, and against each other:
+listings as sorted lines, ``exists`` by exit code, ``lookup`` by the ID printed,
 ``rmi`` by its sorted output lines); a disagreement is reported, never hidden.
 
 podman 4.3.1 grows quadratically on listings and on ``rmi -a``, so its series are
-bounded by ``--podman-budget`` (seconds, default 240): a run longer than the budget
-is killed and ends that command's podman series, and a size where the growth so far
-predicts more than the budget (:func:`bench.measure.predict_seconds`) is not run.
-Repetitions of one command at one size stop once their total passes the budget
-(at least one run), for both tools.
+bounded by ``--podman-budget`` (seconds, default 240): a run longer than twice the
+budget is killed and ends that command's podman series, a run longer than the budget
+ends it after that size, and a size where the growth so far predicts more than twice
+the budget (:func:`bench.measure.predict_seconds`) is not run. Repetitions of one
+command at one size stop once their total (with their copies) would pass the budget
+(at least one run), for every tool. A killed podman run still bounds the ratio:
+libimage's median over the time limit is an upper bound of it.
 
 Results: ``bench/results.json`` (every run), ``bench/RESULTS.md`` (tables, the
 targets of issue #7 with met / not met) and ``bench/results.svg`` (log-log time
@@ -94,9 +112,25 @@ DEFAULT_BUDGET = 240.0
 DEFAULT_SEED = 1
 DEFAULT_PROFILE_SIZES = (10_000, 100_000)
 MAX_RUNROOT = 50  # podman refuses longer run roots for commands that touch containers
-LIBIMAGE = "libimage"
+LIBIMAGE = "libimage"  # removal commands: no cache applies
+CACHED = "libimage-cached"  # reading commands with the caches the warm-up built
+NO_CACHE = "libimage-nocache"  # reading commands with LIBIMAGE_NO_CACHE=1
 PODMAN = "podman"
-TOOLS = (LIBIMAGE, PODMAN)
+READ_TOOLS = (CACHED, NO_CACHE, PODMAN)
+REMOVE_TOOLS = (LIBIMAGE, PODMAN)
+LIBIMAGE_TOOLS = frozenset({LIBIMAGE, CACHED, NO_CACHE})
+TOOL_TITLES = {
+    CACHED: "libimage, cached",
+    NO_CACHE: "libimage, no cache",
+    LIBIMAGE: "libimage",
+    PODMAN: "podman",
+}
+ENV_CACHE_DIR = "LIBIMAGE_CACHE_DIR"
+ENV_NO_CACHE = "LIBIMAGE_NO_CACHE"
+ENV_MIN_BYTES = "LIBIMAGE_CACHE_MIN_BYTES"
+CACHE_MIN_BYTES = 256 * 1024  # libimage keeps no cache for a smaller images.json
+RACY_SECONDS = 2.5  # facts of files changed less than 2 s before a run are not kept
+RESULTS_FORMAT = 2  # 2: reading commands measured cached and uncached
 SEMANTICS = "podman-4.3"
 LINEAR_EXPONENT = 1.2  # growth exponents up to this count as linear (timing noise)
 LIBIMAGE_TIME_LIMIT = 3600.0  # a libimage run is killed after this (seconds)
@@ -122,6 +156,16 @@ class Operation:
     check: str
     expect_exit: int = 0
     removes: bool = False
+
+    @property
+    def tools(self) -> tuple[str, ...]:
+        """Who runs it: libimage cached and uncached and podman, or libimage and podman."""
+        return REMOVE_TOOLS if self.removes else READ_TOOLS
+
+    @property
+    def libimage_tool(self) -> str:
+        """The libimage variant a user gets by default: cached for reading commands."""
+        return LIBIMAGE if self.removes else CACHED
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,14 +300,43 @@ def libimage_executable() -> list[str]:
 def command_argv(tool: str, op: Operation, root: Path, runroot: Path) -> list[str]:
     """The whole command line of ``op`` for ``tool`` on the store ``root``/``runroot``."""
     flags = ["--root", str(root), "--runroot", str(runroot), "--storage-driver", "vfs"]
-    if tool == LIBIMAGE:
+    if tool in LIBIMAGE_TOOLS:
         return [*libimage_executable(), "--semantics", SEMANTICS, *flags, *op.libimage_args]
     podman = shutil.which("podman") or "podman"
     extra = ["--cgroup-manager", "cgroupfs", "--events-backend", "none"]
     return [podman, *flags, *extra, *op.podman_args]
 
 
-def outputs_agree(op: Operation, ours: CommandRun, theirs: CommandRun) -> str | None:
+def command_env(
+    tool: str, cache_dir: Path, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment of ``tool``'s commands: ``base`` (default: ours) with the cache set.
+
+    libimage's variants all get ``LIBIMAGE_CACHE_DIR=cache_dir``; :data:`NO_CACHE`
+    also gets ``LIBIMAGE_NO_CACHE=1``, the others never have it. podman gets ``base``.
+
+    >>> env = command_env(NO_CACHE, Path("/c"), {"LIBIMAGE_NO_CACHE": "0", "HOME": "/h"})
+    >>> env == {"LIBIMAGE_NO_CACHE": "1", "LIBIMAGE_CACHE_DIR": "/c", "HOME": "/h"}
+    True
+    >>> command_env(CACHED, Path("/c"), {"LIBIMAGE_NO_CACHE": "1"})
+    {'LIBIMAGE_CACHE_DIR': '/c'}
+    """
+    env = dict(os.environ if base is None else base)
+    if tool not in LIBIMAGE_TOOLS:
+        return env
+    env.pop(ENV_NO_CACHE, None)
+    env[ENV_CACHE_DIR] = str(cache_dir)
+    if tool == NO_CACHE:
+        env[ENV_NO_CACHE] = "1"
+    return env
+
+
+def outputs_agree(
+    op: Operation,
+    ours: CommandRun,
+    theirs: CommandRun,
+    names: tuple[str, str] = (LIBIMAGE, PODMAN),
+) -> str | None:
     """None when both runs answer alike for ``op.check``; else what differs.
 
     >>> op = Operation("x", "x", (), (), "lines")
@@ -273,8 +346,9 @@ def outputs_agree(op: Operation, ours: CommandRun, theirs: CommandRun) -> str | 
     >>> outputs_agree(op, run("a\\n"), run("a\\nb\\n"))
     'libimage printed 1 lines, podman 2; 1 differ'
     """
+    mine_name, other_name = names
     if ours.returncode != theirs.returncode:
-        return f"exit codes differ: libimage {ours.returncode}, podman {theirs.returncode}"
+        return f"exit codes differ: {mine_name} {ours.returncode}, {other_name} {theirs.returncode}"
     if ours.returncode != op.expect_exit:
         detail = (ours.stderr.strip().splitlines() or [""])[-1]
         return f"both exited {ours.returncode}, expected {op.expect_exit}: {detail}"
@@ -282,10 +356,18 @@ def outputs_agree(op: Operation, ours: CommandRun, theirs: CommandRun) -> str | 
         mine, other = sorted(ours.stdout.splitlines()), sorted(theirs.stdout.splitlines())
         if mine != other:
             differ = len(set(mine).symmetric_difference(other))
-            return f"libimage printed {len(mine)} lines, podman {len(other)}; {differ} differ"
+            return (
+                f"{mine_name} printed {len(mine)} lines, {other_name} {len(other)}; {differ} differ"
+            )
     elif op.check == "stdout" and ours.stdout.strip() != theirs.stdout.strip():
-        return f"libimage printed {ours.stdout.strip()!r}, podman {theirs.stdout.strip()!r}"
+        return (
+            f"{mine_name} printed {ours.stdout.strip()!r}, {other_name} {theirs.stdout.strip()!r}"
+        )
     return None
+
+
+AGREEMENT_PAIRS = ((CACHED, PODMAN), (NO_CACHE, PODMAN), (CACHED, NO_CACHE), (LIBIMAGE, PODMAN))
+"""The pairs of first outputs compared (each where both ran)."""
 
 
 # --------------------------------------------------------------------------- results
@@ -348,7 +430,8 @@ class Results:
     meta: dict[str, Any] = field(default_factory=dict)
     stores: dict[int, dict[str, Any]] = field(default_factory=dict)
     cells: dict[tuple[str, int, str], Cell] = field(default_factory=dict)
-    agreement: dict[tuple[str, int], str] = field(default_factory=dict)  # "" = agree
+    # (op, size, "tool/tool") -> what differs, "" when both answered alike
+    agreement: dict[tuple[str, int, str], str] = field(default_factory=dict)
     in_process: dict[tuple[str, int], list[float]] = field(default_factory=dict)
     in_process_rss_kib: dict[int, int] = field(default_factory=dict)
     profiles: dict[int, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
@@ -366,8 +449,8 @@ class Results:
             "stores": {str(size): store for size, store in sorted(self.stores.items())},
             "commands": [cell.to_json() for cell in self.cells.values()],
             "agreement": [
-                {"op": op, "size": size, "agree": not detail, "detail": detail}
-                for (op, size), detail in self.agreement.items()
+                {"op": op, "size": size, "pair": pair, "agree": not detail, "detail": detail}
+                for (op, size, pair), detail in self.agreement.items()
             ],
             "in_process": [
                 {"step": step, "size": size, "seconds": [round(s, 9) for s in values]}
@@ -386,7 +469,8 @@ class Results:
             cell = Cell.from_json(entry)
             results.cells[(cell.op, cell.size, cell.tool)] = cell
         for entry in raw.get("agreement", []):
-            results.agreement[(str(entry["op"]), int(entry["size"]))] = str(entry["detail"])
+            pair = str(entry.get("pair", f"{LIBIMAGE}/{PODMAN}"))
+            results.agreement[(str(entry["op"]), int(entry["size"]), pair)] = str(entry["detail"])
         for entry in raw.get("in_process", []):
             key = (str(entry["step"]), int(entry["size"]))
             results.in_process[key] = [float(s) for s in entry["seconds"]]
@@ -414,6 +498,21 @@ def check_runroot(path: Path) -> None:
         )
 
 
+def why_not_pristine(described: Mapping[str, Any], fingerprint: str, root: Path) -> str | None:
+    """Why the cached store described by ``described`` cannot be reused, or None.
+
+    It must come from the same synthesiser, and podman must never have run on it:
+    podman's first command writes ``libpod/`` (its database, naming the store's paths
+    as given, so a copy of it is refused by podman as "database configuration
+    mismatch") and changes lock tokens.
+    """
+    if described.get("synth") != fingerprint:
+        return "made by another version of bench/synth.py"
+    if (root / "libpod").exists():
+        return "podman has run on it (libpod/ exists)"
+    return None
+
+
 def pristine_store(
     out_dir: Path, size: int, seed: int, log: Callable[[str], None]
 ) -> dict[str, Any]:
@@ -431,10 +530,12 @@ def pristine_store(
     fingerprint = synth_fingerprint()
     if marker.exists():
         described: dict[str, Any] = json.loads(marker.read_text())
-        if described.get("synth") == fingerprint:
+        unusable = why_not_pristine(described, fingerprint, root)
+        if unusable is None:
             described["reused"] = True
             log(f"N={size}: reusing the store in {home}")
             return described
+        log(f"N={size}: not reusing the store in {home}: {unusable}")
     if home.exists():
         remove_tree(home)
     log(f"N={size}: synthesising {format_count(size)} images (seed {seed})")
@@ -487,6 +588,32 @@ def discard(path: Path, trash: Path) -> None:
 # --------------------------------------------------------------------------- the run
 
 
+def cache_files(directory: Path) -> list[tuple[Path, int]]:
+    """The cache files in ``directory`` (not temporary ones) with their sizes, by name."""
+    if not directory.is_dir():
+        return []
+    return [
+        (path, path.stat().st_size)
+        for path in sorted(directory.iterdir())
+        if path.is_file() and not path.name.endswith(".tmp")
+    ]
+
+
+def cache_state(directory: Path) -> dict[str, tuple[int, int, int]]:
+    """Name -> (inode, size, mtime) of every file in ``directory``: changes when one is written.
+
+    Cache files are written through a temporary file renamed into place, so a
+    rewrite changes the inode even when size and time would not.
+    """
+    if not directory.is_dir():
+        return {}
+    state = {}
+    for path in directory.iterdir():
+        info = path.lstat()
+        state[path.name] = (info.st_ino, info.st_size, info.st_mtime_ns)
+    return state
+
+
 def _keep(_root: Path) -> None:
     """The read copy stays for the next command."""
 
@@ -502,6 +629,7 @@ class Settings:
     profile_sizes: tuple[int, ...]
     resume: bool
     command: str
+    in_process_budget: float = IN_PROCESS_STEP_BUDGET
 
 
 class Suite:
@@ -579,6 +707,16 @@ class Suite:
         budget = self.settings.budget
         return 2 * budget if tool == PODMAN else max(LIBIMAGE_TIME_LIMIT, 2 * budget)
 
+    @property
+    def cache_dir(self) -> Path:
+        """``LIBIMAGE_CACHE_DIR`` of every libimage command of the run."""
+        return self.settings.out_dir / "cache"
+
+    def empty_cache_dir(self) -> None:
+        if self.cache_dir.exists():
+            remove_tree(self.cache_dir)
+        self.cache_dir.mkdir(parents=True)
+
     def measure(
         self,
         op: Operation,
@@ -586,15 +724,18 @@ class Suite:
         prepare: Callable[[str, int], tuple[Path, Path]],
         finish: Callable[[Path], None],
     ) -> dict[str, CommandRun | None]:
-        """Run ``op`` with both tools, alternating run by run; record the cells.
+        """Run ``op`` with each of ``op.tools``, alternating run by run; record the cells.
 
         Each tool runs up to ``repeat`` times; its repetitions stop once its wall time
         for this cell (runs plus the copies made for them) would pass the budget, and
-        there is always one run. Returns each tool's first run (None if it did not run).
+        there is always one run. A :data:`CACHED` run after which the cache directory
+        changed (a cache was written: the time includes writing it) is noted in its
+        cell. Returns each tool's first run (None if it did not run).
         """
-        firsts: dict[str, CommandRun | None] = dict.fromkeys(TOOLS)
+        tools = op.tools
+        firsts: dict[str, CommandRun | None] = dict.fromkeys(tools)
         active: dict[str, Cell] = {}
-        for tool in TOOLS:
+        for tool in tools:
             key = (op.key, size, tool)
             existing = self.results.cells.get(key)
             if existing is not None and existing.status != "failed":
@@ -607,14 +748,22 @@ class Suite:
                 self.log(f"N={size} {op.key}: {reason}")
                 continue
             active[tool] = cell
-        spent = dict.fromkeys(TOOLS, 0.0)
+        spent = dict.fromkeys(tools, 0.0)
+        rewritten: dict[str, list[int]] = {}
         for repetition in range(self.settings.repeat):
             for tool, cell in list(active.items()):
                 self.sample_load()
                 started = time.monotonic()
                 root, runroot = prepare(tool, repetition)
                 limit = self.time_limit(tool)
-                run = run_command(command_argv(tool, op, root, runroot), timeout=limit)
+                before = cache_state(self.cache_dir) if tool == CACHED else None
+                run = run_command(
+                    command_argv(tool, op, root, runroot),
+                    timeout=limit,
+                    env=command_env(tool, self.cache_dir),
+                )
+                if before is not None and cache_state(self.cache_dir) != before:
+                    rewritten.setdefault(tool, []).append(repetition + 1)
                 finish(root)
                 elapsed = time.monotonic() - started
                 spent[tool] += elapsed
@@ -642,8 +791,15 @@ class Suite:
                     del active[tool]
             if not active:
                 break
-        for tool in TOOLS:
+        for tool in tools:
             cell = self.results.cells[(op.key, size, tool)]
+            if tool in rewritten:
+                runs = ", ".join(str(r) for r in rewritten[tool])
+                cell.note = (
+                    f"libimage, cached, at {format_count(size)}: a cache file was written"
+                    f" during run {runs} (that run includes building it)"
+                )
+                self.log(f"N={size} {op.key}: {cell.note}")
             stats = cell.stats()
             if stats is None:
                 continue
@@ -659,53 +815,109 @@ class Suite:
             )
         return firsts
 
-    def compare(
-        self, op: Operation, size: int, ours: CommandRun | None, theirs: CommandRun | None
+    def compare(self, op: Operation, size: int, firsts: Mapping[str, CommandRun | None]) -> None:
+        """Compare the first outputs of every pair of :data:`AGREEMENT_PAIRS` that ran."""
+        for mine, other in AGREEMENT_PAIRS:
+            ours, theirs = firsts.get(mine), firsts.get(other)
+            if ours is None or theirs is None:
+                continue
+            detail = outputs_agree(op, ours, theirs, (TOOL_TITLES[mine], TOOL_TITLES[other]))
+            self.results.agreement[(op.key, size, f"{mine}/{other}")] = detail or ""
+            if detail:
+                self.log(f"N={size} {op.key}: OUTPUTS DIFFER ({mine}, {other}): {detail}")
+
+    def warm_up(
+        self, size: int, samples: Samples, copies: Mapping[str, tuple[Path, Path]], copied: float
     ) -> None:
-        if ours is None or theirs is None:
+        """The untimed first runs on each read copy; libimage's build its caches.
+
+        podman: ``image exists`` of the missing name (creates its database).
+        libimage (cached): ``images -a`` writes the facts file, ``exists`` of the
+        missing name builds the index. Records what the cache directory then holds
+        and how long the building runs took in the store's description.
+        """
+        missing = samples.missing_name
+        exists = Operation(
+            "warm-up", "warm-up", ("exists", missing), ("image", "exists", missing), "exit", 1
+        )
+        listing = Operation("warm-up", "warm-up", ("images", "-a"), ("images", "-a"), "lines")
+        if PODMAN in copies:
+            root, runroot = copies[PODMAN]
+            run_command(command_argv(PODMAN, exists, root, runroot), timeout=3600)
+        if CACHED not in copies:
             return
-        detail = outputs_agree(op, ours, theirs)
-        self.results.agreement[(op.key, size)] = detail or ""
-        if detail:
-            self.log(f"N={size} {op.key}: OUTPUTS DIFFER: {detail}")
+        # Facts of files changed less than two seconds before a run are not kept.
+        time.sleep(max(0.0, RACY_SECONDS - (time.monotonic() - copied)))
+        root, runroot = copies[CACHED]
+        built: dict[str, float] = {}
+        for label, op in (("images -a", listing), ("exists", exists)):
+            run = run_command(
+                command_argv(CACHED, op, root, runroot),
+                timeout=self.time_limit(CACHED),
+                env=command_env(CACHED, self.cache_dir),
+            )
+            if run.returncode != op.expect_exit:
+                self.log(f"N={size}: warm-up {label} exited {run.returncode}: {run.stderr[-300:]}")
+            built[label] = round(run.seconds, 3)
+        caches = {path.suffix.lstrip("."): size_of for path, size_of in cache_files(self.cache_dir)}
+        store = self.results.stores.setdefault(size, {})
+        store["caches"] = caches
+        store["warm_up_seconds"] = built
+        described = ", ".join(f"{kind} {b / 1e6:.1f} MB" for kind, b in caches.items()) or "none"
+        self.log(
+            f"N={size}: warm-up built the caches in {self.cache_dir}: {described}"
+            f" (images -a {format_seconds(built['images -a'])},"
+            f" exists {format_seconds(built['exists'])})"
+        )
 
     def run_size(self, size: int) -> None:
         settings = self.settings
         store = pristine_store(settings.out_dir, size, settings.seed, self.log)
         stored = {k: v for k, v in store.items() if k not in {"root", "runroot"}}
-        self.results.stores[size] = stored
+        self.results.stores[size] = {**self.results.stores.get(size, {}), **stored}
         samples = Samples.from_json(store["samples"])
         ops = operations(samples)
         work = settings.out_dir / "work" / f"n{size}"
         trash = settings.out_dir / "work" / "trash"
         read_ops = [op for op in ops if not op.removes]
         remove_ops = [op for op in ops if op.removes]
-        missing_read = any(
-            self.results.cell(op.key, size, tool) is None for op in read_ops for tool in TOOLS
-        )
+        missing = {
+            tool
+            for op in read_ops
+            for tool in op.tools
+            if (cell := self.results.cell(op.key, size, tool)) is None or cell.status == "failed"
+        }
         need_in_process = not any(size == s for _, s in self.results.in_process)
-        if missing_read or need_in_process:
-            self.log(f"N={size}: copying the store for the reading commands")
-            read_root, read_run = copy_store(store, work / "read")
-            warm_up = Operation(
-                "warm-up",
-                "warm-up",
-                ("exists", samples.missing_name),
-                ("image", "exists", samples.missing_name),
-                "exit",
-                1,
+        if missing or need_in_process:
+            self.empty_cache_dir()
+            podman_reads = PODMAN in missing and not all(
+                self.podman_skip_reason(op.key, size) for op in read_ops
             )
-            podman_reads = not all(self.podman_skip_reason(op.key, size) for op in read_ops)
-            for tool in TOOLS if podman_reads else (LIBIMAGE,):
-                run_command(command_argv(tool, warm_up, read_root, read_run), timeout=3600)
+            self.log(
+                f"N={size}: copying the store for the reading commands"
+                + (" (one copy per tool)" if podman_reads else "")
+            )
+            copies: dict[str, tuple[Path, Path]] = {}
+            copies[CACHED] = copy_store(store, work / "read-libimage")
+            copied = time.monotonic()
+            if podman_reads:
+                copies[PODMAN] = copy_store(store, work / "read-podman")
+            self.warm_up(size, samples, copies, copied)
+            self.save()
+
+            def read_copy(tool: str, _repetition: int) -> tuple[Path, Path]:
+                return copies[PODMAN if tool == PODMAN else CACHED]
+
             for op in read_ops:
-                firsts = self.measure(op, size, lambda _tool, _run: (read_root, read_run), _keep)
-                self.compare(op, size, firsts[LIBIMAGE], firsts[PODMAN])
+                firsts = self.measure(op, size, read_copy, _keep)
+                self.compare(op, size, firsts)
                 self.save()
             if need_in_process:
-                self.in_process(size, read_root, read_run, samples)
+                self.in_process(size, *copies[CACHED], samples)
                 self.save()
-            discard(work / "read", trash)
+            for name in ("read-libimage", "read-podman"):
+                discard(work / name, trash)
+            self.empty_cache_dir()
 
         def fresh_copy(tool: str, repetition: int) -> tuple[Path, Path]:
             return copy_store(store, work / f"{tool[0]}{repetition}")
@@ -715,7 +927,7 @@ class Suite:
 
         for op in remove_ops:
             firsts = self.measure(op, size, fresh_copy, discard_copy)
-            self.compare(op, size, firsts[LIBIMAGE], firsts[PODMAN])
+            self.compare(op, size, firsts)
             self.save()
             # Untimed, between commands: a removal's copies never pile up on the disk.
             remove_tree(trash)
@@ -737,6 +949,7 @@ class Suite:
                 "reference_pattern": samples.reference_pattern,
             },
             "repeat": self.settings.repeat,
+            "budget": self.settings.in_process_budget,
             "profile": size in self.settings.profile_sizes,
         }
         out = root.parent / "in-process.json"
@@ -879,7 +1092,7 @@ def worker(spec_path: Path, out_path: Path) -> None:
 
         return run
 
-    budget = IN_PROCESS_STEP_BUDGET
+    budget = float(spec.get("budget", IN_PROCESS_STEP_BUDGET))
 
     def on_fresh(call: Callable[[Any], object]) -> Callable[[], list[float]]:
         return lambda: time_calls_on(fresh, call, repeat, budget=budget)
@@ -945,7 +1158,7 @@ def _spread(values: Sequence[float]) -> str:
 
 def _cell_text(cell: Cell | None) -> str:
     if cell is None:
-        return "—"
+        return "not measured"
     if cell.stats() is not None:
         return _spread(cell.seconds)
     if cell.status == "timed-out":
@@ -961,9 +1174,27 @@ def _cpu_text(cell: Cell | None) -> str:
     return format_seconds(Stats.of(cell.cpu_seconds).median)
 
 
-def ratio_of(results: Results, op: str, size: int) -> float | None:
-    """libimage median / podman median for ``op`` at ``size``, when both were measured."""
-    ours, theirs = results.cell(op, size, LIBIMAGE), results.cell(op, size, PODMAN)
+def _rss_text(cell: Cell | None) -> str:
+    peak = cell.peak_rss() if cell else None
+    return "—" if peak is None else format_rss(peak)
+
+
+def default_tool(op: str) -> str:
+    """The libimage variant of ``op`` a user gets by default (cached for reading commands)."""
+    return CACHED if op in READ_KEYS else LIBIMAGE
+
+
+VARIANT_NAMES = {CACHED: "cached", NO_CACHE: "no cache", LIBIMAGE: "libimage"}
+OTHER_VARIANT = {CACHED: NO_CACHE, NO_CACHE: CACHED}
+
+
+def ratio_of(results: Results, op: str, size: int, tool: str | None = None) -> float | None:
+    """libimage median / podman median for ``op`` at ``size``, when both were measured.
+
+    ``tool`` is the libimage variant (default: :func:`default_tool`).
+    """
+    ours = results.cell(op, size, tool or default_tool(op))
+    theirs = results.cell(op, size, PODMAN)
     ours_stats = ours.stats() if ours else None
     theirs_stats = theirs.stats() if theirs else None
     if ours_stats is None or theirs_stats is None:
@@ -971,8 +1202,29 @@ def ratio_of(results: Results, op: str, size: int) -> float | None:
     return ours_stats.median / theirs_stats.median
 
 
-def median_of(results: Results, op: str, size: int, tool: str = LIBIMAGE) -> float | None:
-    cell = results.cell(op, size, tool)
+def ratio_bound(results: Results, op: str, size: int, tool: str | None = None) -> float | None:
+    """Where podman was killed at its time limit: libimage median / that limit.
+
+    podman's true time is above the limit, so the true ratio is below this bound.
+    None where podman was not killed or libimage has no median.
+    """
+    theirs = results.cell(op, size, PODMAN)
+    if theirs is None or theirs.status != "timed-out" or not theirs.seconds:
+        return None
+    mine = median_of(results, op, size, tool or default_tool(op))
+    return None if mine is None else mine / theirs.seconds[0]
+
+
+def _ratio_cell(results: Results, op: str, size: int, tool: str) -> str:
+    ratio = ratio_of(results, op, size, tool)
+    if ratio is not None:
+        return format_ratio(ratio)
+    bound = ratio_bound(results, op, size, tool)
+    return "—" if bound is None else f"< {format_ratio(bound)}"
+
+
+def median_of(results: Results, op: str, size: int, tool: str | None = None) -> float | None:
+    cell = results.cell(op, size, tool or default_tool(op))
     stats = cell.stats() if cell else None
     return None if stats is None else stats.median
 
@@ -1002,101 +1254,149 @@ def growth_text(points: Sequence[tuple[int, float]]) -> tuple[str, float | None]
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
+    """One target at one place: what was measured, on which variant, and whether it is met.
+
+    ``judged_on`` names the variant the verdict uses (``cached``, ``no cache``,
+    ``libimage`` for removals, ``library`` for in-process steps); ``measured`` gives
+    that variant's number first, the other variant's beside it in parentheses.
+    """
+
     target: str
     where: str
     measured: str
     met: bool | None  # None: not measured
+    judged_on: str = "libimage"
 
 
 def _verdict_text(met: bool | None) -> str:
     return {True: "met", False: "**not met**", None: "not measured"}[met]
 
 
+def _ratio_verdict(
+    results: Results, target: str, op: str, size: int, *, tool: str, limit: float
+) -> Verdict:
+    """``op`` at ``size`` judged as ratio ≤ ``limit`` on ``tool`` (a killed podman: the bound)."""
+    where = f"{TITLES[op]} at {format_count(size)}"
+
+    def text(variant: str) -> tuple[str, bool | None]:
+        ratio = ratio_of(results, op, size, variant)
+        if ratio is not None:
+            return f"{format_ratio(ratio)}", ratio <= limit
+        bound = ratio_bound(results, op, size, variant)
+        if bound is not None:
+            return f"< {format_ratio(bound)}", True if bound <= limit else None
+        return "—", None
+
+    measured, met = text(tool)
+    beside = ""
+    if tool in OTHER_VARIANT:
+        other, _ = text(OTHER_VARIANT[tool])
+        beside = f" ({VARIANT_NAMES[OTHER_VARIANT[tool]]} {other})"
+    podman = results.cell(op, size, PODMAN)
+    killed = ""
+    if podman is not None and podman.status == "timed-out" and podman.seconds:
+        killed = f"; podman killed after {format_seconds(podman.seconds[0])}"
+    if measured == "—":
+        return Verdict(target, where, "—", None, VARIANT_NAMES[tool])
+    return Verdict(target, where, f"ratio {measured}{beside}{killed}", met, VARIANT_NAMES[tool])
+
+
+def _time_verdict(
+    results: Results, target: str, op: str, size: int, *, tool: str, limit: float
+) -> Verdict:
+    """``op`` at ``size`` judged as median ≤ ``limit`` seconds on ``tool``."""
+    median = median_of(results, op, size, tool)
+    measured = "—" if median is None else format_seconds(median)
+    if tool in OTHER_VARIANT and median is not None:
+        other = median_of(results, op, size, OTHER_VARIANT[tool])
+        if other is not None:
+            measured += f" ({VARIANT_NAMES[OTHER_VARIANT[tool]]} {format_seconds(other)})"
+    return Verdict(
+        target,
+        f"{TITLES[op]} at {format_count(size)}",
+        measured,
+        None if median is None else median <= limit,
+        VARIANT_NAMES[tool],
+    )
+
+
+LISTING_KEYS = ("images", "images-a", "images-reference", "images-dangling")
+LOOKUP_KEYS = ("exists-full", "exists-short", "exists-id", "exists-missing", "lookup")
+GROWTH_TARGET = "growth linear or better (fitted exponent ≤ 1.2) from 1,000 on"
+
+
 def evaluate_targets(results: Results) -> list[Verdict]:
-    """The targets of issue #7, one row per size and operation, judged on the medians."""
+    """The targets of issue #7, one row per size and operation, judged on the medians.
+
+    Reading commands are judged on libimage cached (the caches the warm-up built),
+    except "≤ 0.5x podman at 10,000 without the index", judged on libimage with no
+    cache; growth is judged for both variants. Removals are judged on libimage (no
+    cache applies). A podman run killed at its time limit bounds the ratio.
+    """
     sizes = results.sizes()
     verdicts: list[Verdict] = []
-    listing_ops = ("images", "images-a", "images-reference", "images-dangling")
     for op in (*READ_KEYS, *REMOVE_KEYS):
-        text, largest = growth_text(
-            [(s, m) for s in sizes if (m := median_of(results, op, s)) is not None]
-        )
-        verdicts.append(
-            Verdict(
-                "growth linear or better (fitted exponent ≤ 1.2) from 1,000 on",
-                f"{TITLES[op]}, libimage",
-                f"exponents {text}",
-                None if largest is None else largest <= LINEAR_EXPONENT,
+        for tool in (CACHED, NO_CACHE) if op in READ_KEYS else (LIBIMAGE,):
+            text, largest = growth_text(
+                [(s, m) for s in sizes if (m := median_of(results, op, s, tool)) is not None]
             )
-        )
+            verdicts.append(
+                Verdict(
+                    GROWTH_TARGET,
+                    f"{TITLES[op]}, {TOOL_TITLES[tool]}",
+                    f"exponents {text}",
+                    None if largest is None else largest <= LINEAR_EXPONENT,
+                    VARIANT_NAMES[tool],
+                )
+            )
     for step, _ in IN_PROCESS_STEPS:
         text, largest = growth_text(
             [(s, m) for s in sizes if (m := in_process_median(results, step, s)) is not None]
         )
         verdicts.append(
             Verdict(
-                "growth linear or better (fitted exponent ≤ 1.2) from 1,000 on",
+                GROWTH_TARGET,
                 f"in-process {step}",
                 f"exponents {text}",
                 None if largest is None else largest <= LINEAR_EXPONENT,
+                "library",
             )
         )
-    for op in listing_ops:
+    for op in LISTING_KEYS:
         for size in (1_000, 3_000):
-            ratio = ratio_of(results, op, size)
             verdicts.append(
-                Verdict(
-                    "≤ 0.05x podman",
-                    f"{TITLES[op]} at {format_count(size)}",
-                    "—" if ratio is None else f"ratio {format_ratio(ratio)}",
-                    None if ratio is None else ratio <= 0.05,
-                )
+                _ratio_verdict(results, "≤ 0.05x podman", op, size, tool=CACHED, limit=0.05)
             )
         for size, limit in ((10_000, 1.0), (100_000, 10.0)):
-            median = median_of(results, op, size)
             verdicts.append(
-                Verdict(
-                    f"≤ {limit:.0f} s",
-                    f"{TITLES[op]} at {format_count(size)}",
-                    "—" if median is None else format_seconds(median),
-                    None if median is None else median <= limit,
-                )
+                _time_verdict(results, f"≤ {limit:.0f} s", op, size, tool=CACHED, limit=limit)
             )
     for op in ("rmi-100", "rmi-all"):
         for size in sizes:
-            ratio = ratio_of(results, op, size)
-            if ratio is None:
+            podman = results.cell(op, size, PODMAN)
+            if podman is None or podman.status not in {"ok", "timed-out"}:
                 continue
             verdicts.append(
-                Verdict(
+                _ratio_verdict(
+                    results,
                     "≤ 0.05x podman where podman finishes",
-                    f"{TITLES[op]} at {format_count(size)}",
-                    f"ratio {format_ratio(ratio)}",
-                    ratio <= 0.05,
+                    op,
+                    size,
+                    tool=LIBIMAGE,
+                    limit=0.05,
                 )
             )
-    for op in ("exists-full", "exists-short", "exists-id", "exists-missing", "lookup"):
-        for size, limit, label in (
-            (1_000, 1.0, "no slower than podman"),
-            (10_000, 0.5, "≤ 0.5x podman without the index"),
-        ):
-            ratio = ratio_of(results, op, size)
-            verdicts.append(
-                Verdict(
-                    label,
-                    f"{TITLES[op]} at {format_count(size)}",
-                    "—" if ratio is None else f"ratio {format_ratio(ratio)}",
-                    None if ratio is None else ratio <= limit,
-                )
-            )
-        median = median_of(results, op, 100_000)
+    for op in LOOKUP_KEYS:
         verdicts.append(
-            Verdict(
-                "≤ 0.1 s with the index (no index yet: measured without)",
-                f"{TITLES[op]} at 100,000",
-                "—" if median is None else format_seconds(median),
-                None if median is None else median <= 0.1,
+            _ratio_verdict(results, "no slower than podman", op, 1_000, tool=CACHED, limit=1.0)
+        )
+        verdicts.append(
+            _ratio_verdict(
+                results, "≤ 0.5x podman without the index", op, 10_000, tool=NO_CACHE, limit=0.5
             )
+        )
+        verdicts.append(
+            _time_verdict(results, "≤ 0.1 s with the index", op, 100_000, tool=CACHED, limit=0.1)
         )
     for step in ("lookup full name", "lookup short name", "lookup ID prefix"):
         median = in_process_median(results, step, 100_000)
@@ -1106,6 +1406,7 @@ def evaluate_targets(results: Results) -> list[Verdict]:
                 step,
                 "—" if median is None else format_seconds(median),
                 None if median is None else median <= 20e-6,
+                "library",
             )
         )
     for step in ("plan rmi 1 warm", "plan rmi 1 cold"):
@@ -1116,25 +1417,33 @@ def evaluate_targets(results: Results) -> list[Verdict]:
                 step + (" (includes the index and fact building)" if "cold" in step else ""),
                 "—" if median is None else format_seconds(median),
                 None if median is None else median <= 1e-3,
+                "library",
             )
         )
-    for op in listing_ops[:2]:
+    for op in LISTING_KEYS[:2]:
         for size in sizes:
-            ours, theirs = results.cell(op, size, LIBIMAGE), results.cell(op, size, PODMAN)
-            mine = ours.peak_rss() if ours else None
-            other = theirs.peak_rss() if theirs else None
+            mine = _peak(results.cell(op, size, CACHED))
             if mine is None:
                 continue
+            other = _peak(results.cell(op, size, PODMAN))
+            uncached = _peak(results.cell(op, size, NO_CACHE))
             verdicts.append(
                 Verdict(
                     "peak RSS ≤ podman's",
                     f"{TITLES[op]} at {format_count(size)}",
-                    f"{format_rss(mine)} vs "
+                    f"{format_rss(mine)}"
+                    + ("" if uncached is None else f" (no cache {format_rss(uncached)})")
+                    + " vs "
                     + ("podman not run" if other is None else format_rss(other)),
                     None if other is None else mine <= other,
+                    VARIANT_NAMES[CACHED],
                 )
             )
     return verdicts
+
+
+def _peak(cell: Cell | None) -> int | None:
+    return cell.peak_rss() if cell else None
 
 
 def _load_text(results: Results) -> str:
@@ -1147,16 +1456,19 @@ def _load_text(results: Results) -> str:
 
 TARGET_FAMILIES = (
     ("growth", "Growth: every operation linear (or better) in N from 1,000 to 100,000"),
-    ("≤ 0.05x podman", "`images` / `images -a` / filters: ≤ 0.05x podman at 1,000 and 3,000"),
-    ("≤ 1 s", "`images` / `images -a` / filters: ≤ 1 s at 10,000"),
-    ("≤ 10 s", "`images` / `images -a` / filters: ≤ 10 s at 100,000"),
+    (
+        "≤ 0.05x podman",
+        "`images` / `images -a` / filters: ≤ 0.05x podman at 1,000 and 3,000 (cached)",
+    ),
+    ("≤ 1 s", "`images` / `images -a` / filters: ≤ 1 s at 10,000 (cached)"),
+    ("≤ 10 s", "`images` / `images -a` / filters: ≤ 10 s at 100,000 (cached)"),
     ("≤ 0.05x podman where", "`rmi` of 100 names and `rmi -a -f`: ≤ 0.05x podman"),
-    ("no slower than podman", "`exists` / `lookup`: no slower than podman at 1,000"),
-    ("≤ 0.5x podman", "`exists` / `lookup`: ≤ 0.5x podman at 10,000 without the index"),
-    ("≤ 0.1 s", "`exists` / `lookup`: ≤ 0.1 s at 100,000 with the index"),
+    ("no slower than podman", "`exists` / `lookup`: no slower than podman at 1,000 (cached)"),
+    ("≤ 0.5x podman", "`exists` / `lookup`: ≤ 0.5x podman at 10,000 without the index (no cache)"),
+    ("≤ 0.1 s", "`exists` / `lookup`: ≤ 0.1 s at 100,000 with the index (cached)"),
     ("library lookup", "Library: a lookup by name or ID ≤ 20 µs on 100,000 images"),
     ("removal plan", "Library: a removal plan for one image ≤ 1 ms"),
-    ("peak RSS", "Peak memory of `libimage images` ≤ podman's at every N"),
+    ("peak RSS", "Peak memory of `libimage images` ≤ podman's at every N (cached)"),
 )
 
 
@@ -1172,11 +1484,21 @@ def _targets_section(results: Results) -> list[str]:
     lines = [
         "## Targets of issue #7",
         "",
-        "Judged on the medians of this run. Growth is judged on the exponent k of"
-        " t ∝ N^k fitted (least squares on log-log axes) to the sizes from 1,000 on;"
-        f" up to {LINEAR_EXPONENT} counts as linear (timing noise on a shared machine)."
-        " Start-up time flattens the small sizes of whole commands, so the last step"
-        " (10,000→100,000) is the one to watch.",
+        "Judged on the medians of this run. **Which libimage variant each target is"
+        " judged on:** reading commands on *libimage, cached* (the index and the facts"
+        " file the warm-up built: what a user gets from the second command on an"
+        " unchanged store), with the *no cache* number (`LIBIMAGE_NO_CACHE=1`) beside it,"
+        " except `exists` / `lookup` ≤ 0.5x podman at 10,000, which the issue states"
+        " *without the index* and is judged on *no cache* (the cached number beside it);"
+        " ≤ 0.1 s at 100,000 is stated *with the index* and judged on *cached*. Removals"
+        " are judged on libimage as it runs (no cache applies to them); library targets"
+        " on the in-process steps. Where podman was killed at its time limit, libimage's"
+        " median over that limit bounds the ratio from above (`< x`): a bound within the"
+        " target counts as met, one outside it as not measured. Growth is judged for both"
+        " variants on the exponent k of t ∝ N^k fitted (least squares on log-log axes) to"
+        f" the sizes from 1,000 on; up to {LINEAR_EXPONENT} counts as linear (timing noise"
+        " on a shared machine). Start-up time flattens the small sizes of whole commands,"
+        " so the last step (10,000→100,000) is the one to watch.",
         "",
         "| target | met | not met | not measured |",
         "|---|---:|---:|---:|",
@@ -1188,7 +1510,7 @@ def _targets_section(results: Results) -> list[str]:
         lines.append(f"| {title} | {met} | {unmet} | {len(rows) - met - unmet} |")
     lines += [
         "",
-        "### Growth exponents of libimage (k in t ∝ N^k: fitted, and between consecutive sizes)",
+        "### Growth exponents (k in t ∝ N^k: fitted, and between consecutive sizes)",
         "",
         "| operation | exponents | verdict |",
         "|---|---|---|",
@@ -1196,28 +1518,125 @@ def _targets_section(results: Results) -> list[str]:
     for v in verdicts:
         if _family(v.target) == "growth":
             exponents = v.measured.removeprefix("exponents ")
-            lines.append(
-                f"| {v.where.removesuffix(', libimage')} | {exponents} | {_verdict_text(v.met)} |"
-            )
+            lines.append(f"| {v.where} | {exponents} | {_verdict_text(v.met)} |")
     lines += [
         "",
         "### Every target row",
         "",
-        "| target | where | measured | verdict |",
-        "|---|---|---|---|",
+        "| target | where | judged on | measured | verdict |",
+        "|---|---|---|---|---|",
     ]
     lines += [
-        f"| {v.target} | {v.where} | {v.measured} | {_verdict_text(v.met)} |"
+        f"| {v.target} | {v.where} | {v.judged_on} | {v.measured} | {_verdict_text(v.met)} |"
         for v in verdicts
         if _family(v.target) != "growth"
     ]
     return lines
 
 
+def _planned_sizes(results: Results) -> list[int]:
+    """Every size of the run: measured, or planned (meta) but not reached."""
+    return sorted(set(results.sizes()) | {int(s) for s in results.meta.get("sizes", [])})
+
+
+def _caches_section(results: Results, sizes: Sequence[int]) -> list[str]:
+    lines = [
+        "## Caches (libimage)",
+        "",
+        "What the untimed warm-up on libimage's read copy left in `LIBIMAGE_CACHE_DIR`"
+        " (`<out-dir>/cache`, emptied at the start of the run and of each size) and how"
+        " long its two cold runs took: `images -a` writes the facts file, `exists` of a"
+        " missing name builds the index. The *cached* columns below time the runs that"
+        " use them. libimage keeps neither for a store whose images.json is smaller than"
+        f" {CACHE_MIN_BYTES // 1024} KiB (`{ENV_MIN_BYTES}`): there the cached and no-cache"
+        " columns measure the same thing.",
+        "",
+        "| N | images.json | index (.sqlite) | facts (.facts) | warm-up `images -a`"
+        " | warm-up `exists` |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for size in sizes:
+        store = results.stores.get(size, {})
+        if "caches" not in store:
+            lines.append(f"| {format_count(size)} | — | not measured | not measured | — | — |")
+            continue
+        json_bytes = store.get("metadata_bytes", {}).get("vfs-images/images.json")
+        caches = store["caches"]
+        small = json_bytes is not None and json_bytes < CACHE_MIN_BYTES
+
+        def file_text(kind: str, caches: Mapping[str, Any] = caches, small: bool = small) -> str:
+            if kind in caches:
+                return f"{int(caches[kind]) / 1e6:.1f} MB"
+            return "none (images.json too small)" if small else "none"
+
+        warm = store.get("warm_up_seconds", {})
+        lines.append(
+            f"| {format_count(size)}"
+            f" | {'?' if json_bytes is None else f'{json_bytes / 1e6:.1f} MB'}"
+            f" | {file_text('sqlite')} | {file_text('facts')}"
+            f" | {format_seconds(warm['images -a']) if 'images -a' in warm else '—'}"
+            f" | {format_seconds(warm['exists']) if 'exists' in warm else '—'} |"
+        )
+    return lines
+
+
+def _command_table(results: Results, op: str, sizes: Sequence[int]) -> list[str]:
+    """One command's table: each tool's spread, ratios, CPU and peak RSS per size."""
+    tools = READ_TOOLS if op in READ_KEYS else REMOVE_TOOLS
+    mine = [t for t in tools if t != PODMAN]
+    short = {CACHED: "cached", NO_CACHE: "no cache", LIBIMAGE: "libimage", PODMAN: "podman"}
+    ratio_heads = [f"ratio {short[t]}" if len(mine) > 1 else "ratio" for t in mine]
+    header = (
+        ["N"]
+        + [TOOL_TITLES[t] for t in tools]
+        + ratio_heads
+        + [f"CPU {short[t]}" for t in tools]
+        + [f"peak RSS {short[t]}" for t in tools]
+    )
+    lines = ["| " + " | ".join(header) + " |", "|" + "---:|" * len(header)]
+    notes: list[str] = []
+    for size in sizes:
+        cells = [results.cell(op, size, t) for t in tools]
+        row = [format_count(size)]
+        row += [_cell_text(c) for c in cells]
+        row += [_ratio_cell(results, op, size, t) for t in mine]
+        row += [_cpu_text(c) for c in cells]
+        row += [_rss_text(c) for c in cells]
+        lines.append("| " + " | ".join(row) + " |")
+        notes += [c.note for c in cells if c is not None and c.note]
+        for (key, at, pair), detail in sorted(results.agreement.items()):
+            if key == op and at == size and detail:
+                names = " and ".join(TOOL_TITLES.get(t, t) for t in pair.split("/"))
+                notes.append(f"outputs differ at {format_count(size)} ({names}): {detail}")
+    if all(results.cell(op, size, t) is None for size in sizes for t in tools):
+        return []
+    return lines + [""] + [f"- {note}" for note in dict.fromkeys(notes)] + ([""] if notes else [])
+
+
+def _run_text(meta: Mapping[str, Any]) -> str:
+    profile = meta.get("profile_sizes")
+    profiled = (
+        "none"
+        if profile == []
+        else "?"
+        if profile is None
+        else ", ".join(format_count(int(s)) for s in profile)
+    )
+    return (
+        f"- Run: sizes {', '.join(format_count(int(s)) for s in meta.get('sizes', []))};"
+        f" up to {meta.get('repeat', '?')} runs per cell; podman budget"
+        f" {meta.get('budget', '?')} s; in-process steps stop repeating after"
+        f" {meta.get('in_process_budget', IN_PROCESS_STEP_BUDGET)} s; cProfile at {profiled}."
+        " These bound the run's length: podman's quadratic listings and `rmi -a` end by"
+        " the budget rule, every cell's repetitions stop once they (with their copies)"
+        " would pass the budget."
+    )
+
+
 def render_markdown(results: Results) -> str:
     """RESULTS.md: how it was run, the targets, one table per command, in-process, hotspots."""
     meta = results.meta
-    sizes = results.sizes()
+    sizes = _planned_sizes(results)
     lines = [
         "# Benchmark results: libimage and podman on synthesised stores",
         "",
@@ -1225,24 +1644,50 @@ def render_markdown(results: Results) -> str:
         f" ({meta.get('started', '?')} to {meta.get('finished', 'unfinished')})."
         " Do not edit: rerun the command (`bench/README.md`, section *Benchmark suite*).",
         "",
+        *(
+            []
+            if meta.get("finished")
+            else [
+                "**This run did not finish**: it was stopped before its end, and the cells"
+                " it did not reach are marked *not measured*.",
+                "",
+            ]
+        ),
         f"- Machine: {meta.get('cpus', '?')} CPUs ({meta.get('cpu_model', '?')}),"
         f" {meta.get('memory', '?')}; {_load_text(results)} while measuring. Other work"
         " shares the machine, so wall times are inflated and single runs vary: compare"
         " medians, ratios and CPU times within this run.",
         f"- podman {meta.get('podman', '?')}; libimage at commit {meta.get('commit', '?')}"
-        f" with `--semantics {SEMANTICS}`; Python {meta.get('python', '?')}.",
+        f" with `--semantics {SEMANTICS}`, run as `{meta.get('libimage', 'libimage')}`"
+        + (
+            f" (package imported from `{meta['libimage_package']}`)"
+            if meta.get("libimage_package")
+            else ""
+        )
+        + f"; Python {meta.get('python', '?')}.",
         f"- Stores: `bench/synth.py`, seed {meta.get('seed', '?')}, vfs driver. Up to"
         f" {meta.get('repeat', '?')} runs per cell, fewer where the runs (and copies) of a"
         f" cell pass the budget of {meta.get('budget', '?')} s. podman's series of a"
         " command ends after the first size where one run took longer than the budget;"
         " a run is killed at twice the budget; a size whose predicted time is over twice"
         " the budget is not run.",
+        _run_text(meta),
         "- Whole commands: wall-clock median [min - max] n=runs, each a fresh process with"
         " its output sent to a file; ratio = libimage median / podman median (below 1:"
-        " libimage is faster); CPU = median user+system time; peak RSS = the process's"
-        " `ru_maxrss` (largest run).",
-        "- Reading commands run on one copy of the store after an untimed warm-up of each"
-        " tool; every removal run (either tool) gets a fresh copy of the store.",
+        " libimage is faster; `< x` where podman was killed: an upper bound); CPU ="
+        " median user+system time; peak RSS = the process's `ru_maxrss` (largest run);"
+        " *not measured*: the run did not reach that cell.",
+        "- Reading commands are timed for libimage twice: **libimage, cached** — after an"
+        " untimed warm-up that builds the persistent index and the facts file"
+        " (`LIBIMAGE_CACHE_DIR` under the run's out-dir), as a user has them from the"
+        " second command on an unchanged store — and **libimage, no cache** —"
+        " `LIBIMAGE_NO_CACHE=1`, a full read of the store every time. Each tool reads its"
+        " own copy of the store (podman writes its database on every command, which would"
+        " invalidate libimage's index), after an untimed warm-up of its own; the three"
+        " alternate run by run.",
+        "- Removal commands: every run (either tool) gets a fresh copy of the store; no"
+        " cache applies to them (`rmi` reads the store under its write lock, and the copy"
+        " is new), so libimage is measured once, as it runs by default.",
         "",
         "![time against N, log-log](results.svg)",
         "",
@@ -1270,45 +1715,22 @@ def render_markdown(results: Results) -> str:
             + (" (cached)" if store.get("reused") else "")
             + " |"
         )
-    lines += ["", *_targets_section(results), "", "## Whole commands", ""]
+    lines += ["", *_targets_section(results), "", *_caches_section(results, sizes)]
+    lines += ["", "## Whole commands", ""]
     for op in (*READ_KEYS, *REMOVE_KEYS):
         lines += [f"### {TITLES[op]}", ""]
         if op == "lookup":
             lines += ["podman: `image inspect --format {{.Id}} NAME`.", ""]
-        lines += [
-            "| N | libimage | podman | ratio | CPU libimage | CPU podman"
-            " | peak RSS libimage | peak RSS podman |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|",
-        ]
-        notes: list[str] = []
-        for size in sizes:
-            ours, theirs = results.cell(op, size, LIBIMAGE), results.cell(op, size, PODMAN)
-            if ours is None and theirs is None:
-                continue
-            ratio = ratio_of(results, op, size)
-            rss = [c.peak_rss() if c else None for c in (ours, theirs)]
-            lines.append(
-                f"| {format_count(size)} | {_cell_text(ours)} | {_cell_text(theirs)}"
-                f" | {'—' if ratio is None else format_ratio(ratio)}"
-                f" | {_cpu_text(ours)} | {_cpu_text(theirs)}"
-                f" | {'—' if rss[0] is None else format_rss(rss[0])}"
-                f" | {'—' if rss[1] is None else format_rss(rss[1])} |"
-            )
-            for cell in (ours, theirs):
-                if cell is not None and cell.note:
-                    notes.append(cell.note)
-            disagreement = results.agreement.get((op, size))
-            if disagreement:
-                notes.append(f"outputs differ at {format_count(size)}: {disagreement}")
-        lines += [""] + [f"- {note}" for note in dict.fromkeys(notes)] + ([""] if notes else [])
+        table = _command_table(results, op, sizes)
+        lines += table or ["Not measured.", ""]
     lines += [
         "## In-process (libimage only)",
         "",
-        "Median [min - max] n=runs of each step in one Python process on the read copy"
-        f" (`--semantics {SEMANTICS}`); repetitions of a step stop after"
-        f" {IN_PROCESS_STEP_BUDGET:.0f} s. A *fresh* snapshot is the loaded records with an"
-        " empty index and memo, as a command has it; *warm* steps time a batch of calls"
-        " on one snapshot and divide.",
+        "Median [min - max] n=runs of each step in one Python process on libimage's read"
+        f" copy (`--semantics {SEMANTICS}`; no persistent cache is involved); repetitions"
+        f" of a step stop after {meta.get('in_process_budget', IN_PROCESS_STEP_BUDGET)} s."
+        " A *fresh* snapshot is the loaded records with an empty index and memo, as a"
+        " command has it; *warm* steps time a batch of calls on one snapshot and divide.",
         "",
         "| step | what | " + " | ".join(format_count(s) for s in sizes) + " |",
         "|---|---|" + "---:|" * len(sizes),
@@ -1317,22 +1739,34 @@ def render_markdown(results: Results) -> str:
         cells = []
         for size in sizes:
             values = results.in_process.get((step, size))
-            cells.append(_spread(values) if values else "—")
+            cells.append(_spread(values) if values else "not measured")
         lines.append(f"| {step} | {what} | " + " | ".join(cells) + " |")
     rss_row = [
-        format_rss(results.in_process_rss_kib[s]) if s in results.in_process_rss_kib else "—"
+        format_rss(results.in_process_rss_kib[s])
+        if s in results.in_process_rss_kib
+        else "not measured"
         for s in sizes
     ]
     lines.append("| peak RSS | the whole in-process run | " + " | ".join(rss_row) + " |")
-    agreements = [(op, size, d) for (op, size), d in sorted(results.agreement.items()) if d]
+    disagreements = [
+        (op, size, pair, d) for (op, size, pair), d in sorted(results.agreement.items()) if d
+    ]
     lines += ["", "## Agreement", ""]
-    if agreements:
-        lines += [f"- {TITLES[op]} at {format_count(size)}: {d}" for op, size, d in agreements]
+    if disagreements:
+        lines += [
+            f"- {TITLES[op]} at {format_count(size)}"
+            f" ({' and '.join(TOOL_TITLES.get(t, t) for t in pair.split('/'))}): {d}"
+            for op, size, pair, d in disagreements
+        ]
     else:
+        pairs = sorted({pair for _, _, pair in results.agreement})
+        compared = "; ".join(
+            " against ".join(TOOL_TITLES.get(t, t) for t in pair.split("/")) for pair in pairs
+        )
         lines.append(
-            "Both tools printed the same answers in every compared pair"
+            "The first outputs agreed in every compared pair"
             f" ({len(results.agreement)} pairs: sorted listing lines, exit codes, IDs, rmi"
-            " output lines)."
+            f" output lines). Compared: {compared or 'nothing'}."
         )
     if results.profiles:
         lines += [
@@ -1360,13 +1794,15 @@ def render_markdown(results: Results) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def render_plot(results: Results) -> str:
-    """results.svg: whole commands of both tools, and libimage's in-process steps."""
-    command_series: list[Series] = []
-    for index, op in enumerate(PLOTTED_COMMANDS):
-        color = PALETTE[index % len(PALETTE)]
+def _command_series(
+    results: Results, ops: Sequence[str], tools: Callable[[str], tuple[str, str]]
+) -> tuple[Series, ...]:
+    """Per operation, a solid line for ``tools(op)[0]`` and a dashed one for ``[1]``."""
+    series: list[Series] = []
+    for op in ops:
+        color = PALETTE[PLOTTED_COMMANDS.index(op) % len(PALETTE)]
         label = TITLES[op].split(" (")[0].replace("`", "")
-        for tool in TOOLS:
+        for dashed, tool in enumerate(tools(op)):
             points, bounds = [], []
             for size in results.sizes():
                 cell = results.cell(op, size, tool)
@@ -1378,9 +1814,18 @@ def render_plot(results: Results) -> str:
                 elif cell.status == "timed-out":
                     bounds.append((size, cell.seconds[0]))
             if points or bounds:
-                command_series.append(
-                    Series(label, color, tuple(points), tool == PODMAN, tuple(bounds))
-                )
+                series.append(Series(label, color, tuple(points), bool(dashed), tuple(bounds)))
+    return tuple(series)
+
+
+def render_plot(results: Results) -> str:
+    """results.svg: libimage (cached) against podman, cached against no cache, in-process."""
+    versus_podman = _command_series(
+        results, PLOTTED_COMMANDS, lambda op: (default_tool(op), PODMAN)
+    )
+    variants = _command_series(
+        results, [op for op in PLOTTED_COMMANDS if op in READ_KEYS], lambda _op: (CACHED, NO_CACHE)
+    )
     step_series: list[Series] = []
     for index, step in enumerate(PLOTTED_STEPS):
         points = [
@@ -1393,8 +1838,16 @@ def render_plot(results: Results) -> str:
     panels = [
         Panel(
             "Whole commands: libimage and podman",
-            tuple(command_series),
+            versus_podman,
+            solid_name="libimage (reading: cached)",
             notes=("a podman line ends where podman was not run (budget; see RESULTS.md)",),
+        ),
+        Panel(
+            "Reading commands: libimage cached and without caches",
+            variants,
+            solid_name="cached",
+            dashed_name="LIBIMAGE_NO_CACHE=1",
+            notes=("below 256 KiB of images.json (100 images) no cache is kept",),
         ),
         Panel("In-process steps (libimage)", tuple(step_series), notes=("lookup: warm snapshot",)),
     ]
@@ -1444,6 +1897,14 @@ def _machine() -> dict[str, Any]:
         text=True,
         check=False,
     ).stdout.strip()
+    # Where the libimage script's interpreter imports the package from (isolated
+    # mode, as the script runs: neither the working directory nor PYTHONPATH count).
+    package = subprocess.run(
+        [sys.executable, "-I", "-c", "import libimage; print(libimage.__file__)"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
     return {
         "cpus": os.cpu_count(),
         "cpu_model": model,
@@ -1451,6 +1912,8 @@ def _machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "podman": podman.removeprefix("podman version "),
         "commit": commit or "?",
+        "libimage": " ".join(libimage_executable()),
+        "libimage_package": str(Path(package).parent) if package else "?",
     }
 
 
@@ -1482,7 +1945,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=None,
         help="sizes at which to profile the in-process steps (default 10000,100000; '' none)",
     )
-    parser.add_argument("--out-dir", type=Path, default=BENCH / "out", help="stores and copies")
+    parser.add_argument(
+        "--in-process-budget",
+        type=float,
+        default=IN_PROCESS_STEP_BUDGET,
+        help="seconds after which an in-process step stops repeating (default %(default)s)",
+    )
+    parser.add_argument(
+        "--out-dir", type=Path, default=BENCH / "out", help="stores, copies and the cache"
+    )
     parser.add_argument("--output-dir", type=Path, help="where results.json etc. go")
     parser.add_argument("--resume", action="store_true", help="keep a previous run's cells")
     parser.add_argument("--report-only", action="store_true", help="rewrite from results.json")
@@ -1513,8 +1984,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         else (() if quick else DEFAULT_PROFILE_SIZES),
         resume=args.resume,
         command=" ".join(["python -m bench.run", *(sys.argv[1:] if argv is None else argv)]),
+        in_process_budget=args.in_process_budget,
     )
     config = {
+        "format": RESULTS_FORMAT,
         "seed": settings.seed,
         "repeat": settings.repeat,
         "budget": settings.budget,
@@ -1536,8 +2009,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             "started": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         }
     results.meta["sizes"] = sorted(set(results.meta.get("sizes", [])) | set(settings.sizes))
+    results.meta["profile_sizes"] = list(settings.profile_sizes)
+    results.meta["in_process_budget"] = settings.in_process_budget
     results.meta.pop("finished", None)
     suite = Suite(settings, results)
+    suite.log(
+        f"libimage: {results.meta.get('libimage')} (package"
+        f" {results.meta.get('libimage_package')}), commit {results.meta.get('commit')};"
+        f" caches in {suite.cache_dir}"
+    )
+    suite.empty_cache_dir()
     for size in settings.sizes:
         suite.run_size(size)
         suite.save()

@@ -13,13 +13,16 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -40,8 +43,11 @@ from bench.measure import (
 )
 from bench.plot import LogAxis, Panel, Series, render_svg, seconds_label, size_label
 from bench.run import (
+    CACHED,
     LIBIMAGE,
+    NO_CACHE,
     PODMAN,
+    RACY_SECONDS,
     READ_KEYS,
     Cell,
     Operation,
@@ -49,12 +55,17 @@ from bench.run import (
     Samples,
     Settings,
     Suite,
+    cache_files,
+    cache_state,
     command_argv,
+    command_env,
     evaluate_targets,
     operations,
     outputs_agree,
+    ratio_bound,
     render_markdown,
     render_plot,
+    why_not_pristine,
 )
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -222,7 +233,8 @@ class TestRunCommand:
         for offset in range(0, len(ballast), 4096):
             ballast[offset] = 1
         small = run_command([sys.executable, "-c", "pass"])
-        assert len(ballast) and small.max_rss_kib < 64 * 1024
+        assert len(ballast) == 256 * 1024 * 1024  # still alive while the child ran
+        assert small.max_rss_kib < 64 * 1024
 
     def test_cpu_time_is_counted(self) -> None:
         busy = run_command([sys.executable, "-c", "sum(i * i for i in range(3_000_000))"])
@@ -420,11 +432,92 @@ class TestOperations:
 
     def test_both_tools_get_the_same_store(self) -> None:
         op = operations(SAMPLES)[0]
-        for tool in (LIBIMAGE, PODMAN):
+        for tool in (CACHED, NO_CACHE, LIBIMAGE, PODMAN):
             argv = command_argv(tool, op, Path("/s/root"), Path("/s/run"))
             flags = argv[argv.index("--root") : argv.index("--root") + 6]
             assert flags == ["--root", "/s/root", "--runroot", "/s/run", "--storage-driver", "vfs"]
-        assert "podman-4.3" in command_argv(LIBIMAGE, op, Path("/r"), Path("/rr"))
+        for tool in (CACHED, NO_CACHE, LIBIMAGE):
+            assert "podman-4.3" in command_argv(tool, op, Path("/r"), Path("/rr"))
+        assert "podman-4.3" not in command_argv(PODMAN, op, Path("/r"), Path("/rr"))
+
+    def test_reading_commands_run_cached_and_uncached(self) -> None:
+        """Reading commands: libimage twice (cached, no cache) and podman; removals: once."""
+        for op in operations(SAMPLES):
+            if op.removes:
+                assert (op.tools, op.libimage_tool) == ((LIBIMAGE, PODMAN), LIBIMAGE)
+            else:
+                assert (op.tools, op.libimage_tool) == ((CACHED, NO_CACHE, PODMAN), CACHED)
+
+
+class TestCommandEnv:
+    """libimage's variants differ only in the environment: the cache directory and the switch."""
+
+    BASE: ClassVar[dict[str, str]] = {
+        "HOME": "/h",
+        "LIBIMAGE_NO_CACHE": "1",
+        "LIBIMAGE_CACHE_DIR": "/elsewhere",
+    }
+
+    def test_cached_has_the_cache_directory_and_no_switch(self) -> None:
+        env = command_env(CACHED, Path("/c"), self.BASE)
+        assert env == {"HOME": "/h", "LIBIMAGE_CACHE_DIR": "/c"}
+
+    def test_no_cache_sets_the_switch(self) -> None:
+        env = command_env(NO_CACHE, Path("/c"), self.BASE)
+        assert env == {"HOME": "/h", "LIBIMAGE_NO_CACHE": "1", "LIBIMAGE_CACHE_DIR": "/c"}
+
+    def test_removals_use_the_cache_directory_as_a_user_would(self) -> None:
+        assert command_env(LIBIMAGE, Path("/c"), {"HOME": "/h"}) == {
+            "HOME": "/h",
+            "LIBIMAGE_CACHE_DIR": "/c",
+        }
+
+    def test_podman_gets_the_environment_unchanged(self) -> None:
+        assert command_env(PODMAN, Path("/c"), self.BASE) == self.BASE
+
+
+class TestCacheState:
+    """A cache file written (by rename, as libimage writes them) changes the state."""
+
+    def test_rewrite_by_rename_is_seen(self, tmp_path: Path) -> None:
+        (tmp_path / "k.sqlite").write_bytes(b"x" * 10)
+        before = cache_state(tmp_path)
+        assert cache_state(tmp_path) == before
+        (tmp_path / "k.sqlite.1.tmp").write_bytes(b"x" * 10)
+        (tmp_path / "k.sqlite.1.tmp").replace(tmp_path / "k.sqlite")
+        assert cache_state(tmp_path) != before
+
+    def test_new_file_is_seen(self, tmp_path: Path) -> None:
+        before = cache_state(tmp_path)
+        (tmp_path / "k.facts").write_bytes(b"")
+        assert cache_state(tmp_path) != before
+
+    def test_missing_directory(self, tmp_path: Path) -> None:
+        assert cache_state(tmp_path / "none") == {}
+        assert cache_files(tmp_path / "none") == []
+
+    def test_cache_files_skip_temporaries(self, tmp_path: Path) -> None:
+        (tmp_path / "k.facts").write_bytes(b"abc")
+        (tmp_path / "k.facts.7.tmp").write_bytes(b"abcdef")
+        assert cache_files(tmp_path) == [(tmp_path / "k.facts", 3)]
+
+
+class TestPristine:
+    """A cached store is reused only from the same synthesiser and never after podman ran."""
+
+    def test_reusable(self, tmp_path: Path) -> None:
+        assert why_not_pristine({"synth": "abc"}, "abc", tmp_path) is None
+
+    def test_other_synthesiser(self, tmp_path: Path) -> None:
+        reason = why_not_pristine({"synth": "old"}, "abc", tmp_path)
+        assert reason is not None
+        assert "another version" in reason
+
+    def test_podman_ran_on_it(self, tmp_path: Path) -> None:
+        (tmp_path / "libpod").mkdir()
+        reason = why_not_pristine({"synth": "abc"}, "abc", tmp_path)
+        assert reason is not None
+        assert "libpod" in reason
 
 
 def _run(stdout: str, code: int = 0) -> CommandRun:
@@ -522,27 +615,49 @@ class TestPodmanBudget:
 
 
 class TestTargets:
-    """Targets are judged on medians; a size that was not measured is 'not measured'."""
+    """Targets are judged on medians of the variant they name; 'not measured' when absent."""
 
     def _results(self) -> Results:
         results = Results()
         for cell in (
-            Cell("images", 1_000, LIBIMAGE, seconds=[1.0, 1.2, 0.9]),
+            Cell("images", 1_000, CACHED, seconds=[1.0, 1.2, 0.9]),
+            Cell("images", 1_000, NO_CACHE, seconds=[2.0]),
             Cell("images", 1_000, PODMAN, seconds=[30.0]),
-            Cell("images", 10_000, LIBIMAGE, seconds=[2.0]),
+            Cell("images", 10_000, CACHED, seconds=[2.0]),
+            Cell("images", 10_000, NO_CACHE, seconds=[0.5]),
+            Cell("images", 10_000, PODMAN, seconds=[400.0]),
+            Cell("exists-full", 10_000, CACHED, seconds=[0.1]),
+            Cell("exists-full", 10_000, NO_CACHE, seconds=[0.6]),
+            Cell("exists-full", 10_000, PODMAN, seconds=[1.0]),
+            Cell("exists-full", 100_000, CACHED, seconds=[0.09]),
+            Cell("exists-full", 100_000, NO_CACHE, seconds=[5.0]),
+            Cell("lookup", 100_000, CACHED, seconds=[0.2]),
+            Cell("lookup", 100_000, NO_CACHE, seconds=[0.05]),
             Cell("rmi-all", 1_000, LIBIMAGE, seconds=[10.0]),
             Cell("rmi-all", 1_000, PODMAN, seconds=[80.0]),
+            Cell("rmi-all", 3_000, LIBIMAGE, seconds=[3.6]),
+            Cell("rmi-all", 3_000, PODMAN, status="timed-out", seconds=[240.0]),
+            Cell("rmi-100", 3_000, LIBIMAGE, seconds=[30.0]),
+            Cell("rmi-100", 3_000, PODMAN, status="timed-out", seconds=[240.0]),
             Cell("rmi-all", 10_000, PODMAN, status="skipped", note="podman not run at 10,000"),
         ):
             results.cells[(cell.op, cell.size, cell.tool)] = cell
         results.in_process[("lookup full name", 100_000)] = [15e-6, 18e-6]
         return results
 
+    def _find(
+        self, results: Results, target: str, where: str
+    ) -> list[tuple[bool | None, str, str]]:
+        return [
+            (v.met, v.judged_on, v.measured)
+            for v in evaluate_targets(results)
+            if v.target.startswith(target) and v.where == where
+        ]
+
     def _verdict(self, results: Results, target: str, where: str) -> bool | None:
-        for verdict in evaluate_targets(results):
-            if verdict.target.startswith(target) and verdict.where == where:
-                return verdict.met
-        raise AssertionError(f"no verdict for {target!r} at {where!r}")
+        found = self._find(results, target, where)
+        assert len(found) == 1, f"{len(found)} verdicts for {target!r} at {where!r}"
+        return found[0][0]
 
     def test_ratio_targets(self) -> None:
         results = self._results()
@@ -550,25 +665,130 @@ class TestTargets:
         assert self._verdict(results, "≤ 0.05x podman", "`images` at 3,000") is None
         assert self._verdict(results, "≤ 0.05x podman where", "`rmi -a -f` at 1,000") is False
 
+    def test_listing_is_judged_cached_with_the_uncached_beside(self) -> None:
+        """Cached 1/30 meets 0.05x; the uncached 2/30 would not: the cached one counts."""
+        [(met, judged_on, measured)] = self._find(
+            self._results(), "≤ 0.05x podman", "`images` at 1,000"
+        )
+        assert (met, judged_on) == (True, "cached")
+        assert measured == "ratio 0.033 (no cache 0.067)"
+
+    def test_absolute_listing_target_is_judged_cached(self) -> None:
+        """At 10,000 the cached run (2 s) misses 1 s although the uncached one (0.5 s) meets it."""
+        [(met, judged_on, measured)] = self._find(self._results(), "≤ 1 s", "`images` at 10,000")
+        assert (met, judged_on, measured) == (False, "cached", "2.00 s (no cache 500 ms)")
+
+    def test_without_the_index_is_judged_uncached(self) -> None:
+        """0.1x cached, 0.6x uncached: the target without the index is not met."""
+        [(met, judged_on, measured)] = self._find(
+            self._results(), "≤ 0.5x podman without the index", "`exists` full name at 10,000"
+        )
+        assert (met, judged_on) == (False, "no cache")
+        assert measured == "ratio 0.60 (cached 0.10)"
+
+    def test_with_the_index_is_judged_cached(self) -> None:
+        results = self._results()
+        where = "`exists` full name at 100,000"
+        assert self._find(results, "≤ 0.1 s with the index", where) == [
+            (True, "cached", "90.0 ms (no cache 5.00 s)")
+        ]
+        lookup = "`lookup` (podman: `image inspect --format {{.Id}}`) at 100,000"
+        assert self._verdict(results, "≤ 0.1 s with the index", lookup) is False  # 0.2 s cached
+
+    def test_killed_podman_bounds_the_ratio(self) -> None:
+        """podman killed at 240 s: 3.6 s / 240 s = 0.015 bounds the ratio, within 0.05x."""
+        results = self._results()
+        assert ratio_bound(results, "rmi-all", 3_000) == pytest.approx(0.015)
+        assert ratio_bound(results, "rmi-all", 1_000) is None  # podman finished there
+        [(met, _, measured)] = self._find(results, "≤ 0.05x podman where", "`rmi -a -f` at 3,000")
+        assert met is True
+        assert measured.startswith("ratio < 0.015")
+        assert "podman killed after 240 s" in measured
+
+    def test_a_bound_outside_the_target_is_not_measured(self) -> None:
+        """30 s / 240 s = 0.125: the true ratio may still be below 0.05, or not."""
+        results = self._results()
+        assert (
+            self._verdict(
+                results, "≤ 0.05x podman where", "`rmi` of 100 images in one call at 3,000"
+            )
+            is None
+        )
+
     def test_absolute_targets(self) -> None:
         results = self._results()
-        assert self._verdict(results, "≤ 1 s", "`images` at 10,000") is False  # 2 s
         assert self._verdict(results, "library lookup", "lookup full name") is True
         assert self._verdict(results, "library lookup", "lookup ID prefix") is None
 
-    def test_growth(self) -> None:
+    def test_growth_of_both_variants(self) -> None:
         results = self._results()
-        # 1 s at 1,000 to 2 s at 10,000: fitted exponent 0.3, linear or better.
-        assert self._verdict(results, "growth", "`images`, libimage") is True
+        # Cached 1 s at 1,000 to 2 s at 10,000: fitted exponent 0.3, linear or better.
+        assert self._verdict(results, "growth", "`images`, libimage, cached") is True
+        # No cache 2 s to 0.5 s: shrinking, also "linear or better".
+        assert self._verdict(results, "growth", "`images`, libimage, no cache") is True
+        assert self._verdict(results, "growth", "`rmi -a -f`, libimage") is True
 
     def test_report_names_skips_and_round_trips(self) -> None:
         results = self._results()
+        results.meta["sizes"] = [1_000, 3_000, 10_000, 100_000]
         text = render_markdown(results)
         assert "podman not run at 10,000" in text
-        assert "| 1,000 | 1.00 s [900 ms - 1.20 s] n=3 | 30.0 s n=1 |" in text
+        assert (
+            "| 1,000 | 1.00 s [900 ms - 1.20 s] n=3 | 2.00 s n=1 | 30.0 s n=1 | 0.033 | 0.067 |"
+            in text
+        )
+        assert "| 3,000 | not measured | not measured | not measured | — | — |" in text
+        assert "| 3,000 | 3.60 s n=1 | > 240 s (killed) | < 0.015 |" in text
+        assert "This run did not finish" in text
         again = Results.from_json(json.loads(json.dumps(results.to_json())))
         assert render_markdown(again) == text
-        ET.fromstring(render_plot(again))
+        svg = ET.fromstring(render_plot(again))
+        series = [line.attrib["data-series"] for line in svg.iter(f"{SVG}polyline")]
+        # Panel 1: cached images against podman; panel 2: cached against no cache.
+        assert series.count("images") == 2
+        assert series.count("images (dashed)") == 2
+
+    def test_finished_run_has_no_warning(self) -> None:
+        results = self._results()
+        results.meta["finished"] = "2026-01-01 00:00 UTC"
+        assert "This run did not finish" not in render_markdown(results)
+
+
+class TestMeasure:
+    """The suite runs each variant with its environment, alternating, and notes cache writes."""
+
+    def test_variants_alternate_and_a_cache_write_is_noted(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        suite = _suite(100.0, [])
+        suite.settings.out_dir = tmp_path
+        suite.empty_cache_dir()
+        calls: list[str] = []
+
+        def fake_run(
+            argv: list[str], *, timeout: float | None = None, env: dict[str, str] | None = None
+        ) -> CommandRun:
+            assert env is not None
+            if "podman-4.3" not in argv:
+                calls.append(PODMAN)
+            elif env.get("LIBIMAGE_NO_CACHE") == "1":
+                calls.append(NO_CACHE)
+            else:
+                calls.append(CACHED)
+                assert env["LIBIMAGE_CACHE_DIR"] == str(tmp_path / "cache")
+                if calls.count(CACHED) == 2:  # the second cached run writes a cache file
+                    (tmp_path / "cache" / "k.sqlite").write_bytes(b"index")
+            return CommandRun(tuple(argv), 0.01, 0.01, 1024, 0, "", "")
+
+        monkeypatch.setattr("bench.run.run_command", fake_run)
+        op = operations(SAMPLES)[0]
+        firsts = suite.measure(op, 1_000, lambda _t, _r: (Path("/r"), Path("/rr")), lambda _p: None)
+        assert calls == [CACHED, NO_CACHE, PODMAN] * 3
+        assert set(firsts) == {CACHED, NO_CACHE, PODMAN}
+        notes = {tool: suite.results.cells[("images", 1_000, tool)].note for tool in op.tools}
+        assert "written during run 2" in notes[CACHED]
+        assert notes[NO_CACHE] == notes[PODMAN] == ""
+        assert all(len(suite.results.cells[("images", 1_000, t)].seconds) == 3 for t in op.tools)
 
 
 # --------------------------------------------------------------------------- with the real tools
@@ -633,12 +853,39 @@ def test_in_process_worker_measures_every_step(
 
 @pytest.mark.differential
 @pytest.mark.skipif(shutil.which("podman") is None, reason="podman is not installed")
-def test_suite_commands_agree_with_podman(small_store: tuple[Path, Path, Samples]) -> None:
-    """Every reading command of the suite answers alike with libimage and podman."""
+def test_suite_commands_agree_with_podman(
+    small_store: tuple[Path, Path, Samples], tmp_path: Path
+) -> None:
+    """Every reading command answers alike with podman and libimage, cached and uncached.
+
+    The store is tiny, so the caches are forced (``LIBIMAGE_CACHE_MIN_BYTES=0``); the
+    warm-up must leave both the index and the facts file, and the cached runs then
+    answer like podman and like the uncached ones.
+    """
     root, runroot, samples = small_store
+    cache = tmp_path / "cache"
+    base = {**os.environ, "LIBIMAGE_CACHE_MIN_BYTES": "0"}
+    missing = Operation("w", "w", ("exists", samples.missing_name), (), "exit", 1)
+    listing = Operation("w", "w", ("images", "-a"), (), "lines")
+    # libimage keeps no facts of files changed less than two seconds before a run.
+    newest = max(path.lstat().st_ctime for path in root.rglob("*"))
+    time.sleep(max(0.0, RACY_SECONDS - (time.time() - newest)))
+    for warm_up in (listing, missing):
+        run_command(
+            command_argv(CACHED, warm_up, root, runroot), env=command_env(CACHED, cache, base)
+        )
+    assert sorted(path.suffix for path, _ in cache_files(cache)) == [".facts", ".sqlite"]
     for op in operations(samples):
         if op.removes:
             continue
-        ours = run_command(command_argv(LIBIMAGE, op, root, runroot), timeout=300)
-        theirs = run_command(command_argv(PODMAN, op, root, runroot), timeout=300)
-        assert outputs_agree(op, ours, theirs) is None, (op.key, ours.stderr, theirs.stderr)
+        runs = {
+            tool: run_command(
+                command_argv(tool, op, root, runroot),
+                timeout=300,
+                env=command_env(tool, cache, base),
+            )
+            for tool in op.tools
+        }
+        for tool in (CACHED, NO_CACHE):
+            detail = outputs_agree(op, runs[tool], runs[PODMAN])
+            assert detail is None, (op.key, tool, detail, runs[tool].stderr)
