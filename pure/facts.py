@@ -506,12 +506,12 @@ def unparseable_names(image: StoredImage) -> tuple[str, ...]:
     return tuple(bad)
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 17)
 def _repository(name: str) -> str | None:
     """The stored name normalised with its tag dropped, or None if it does not parse.
 
-    Memoised (a pure function of the text): a listing asks it for every name of every
-    image, and the read and the table have parsed the same names already.
+    Memoised (a pure function of the text), as large as the reference parser's memo:
+    a listing asks it for every name of every image.
     """
     try:
         return str(trim_named(parse_normalized_named(name)))

@@ -344,7 +344,13 @@ def validate_digest(text: str) -> str:
 # --------------------------------------------------------------------------- REF-3
 
 
-@lru_cache(maxsize=1 << 16)
+# Room for every stored name of a 100,000-image store: a listing parses each name in
+# its summaries (RepoDigests) and again in the table, so a smaller bound, met in
+# store order, would keep none of them (about 0.3 KiB per entry).
+_NAME_MEMO_SIZE = 1 << 17
+
+
+@lru_cache(maxsize=_NAME_MEMO_SIZE)
 def _parse(text: str) -> Reference | _Refusal:
     """Plain ``Parse`` as a value (cached: it runs once per stored name)."""
     match = REFERENCE_RE.fullmatch(text)
@@ -486,7 +492,7 @@ def names_registry(domain: str) -> bool:
     return "." in domain or ":" in domain or domain == "localhost"
 
 
-@lru_cache(maxsize=1 << 14)
+@lru_cache(maxsize=_NAME_MEMO_SIZE)
 def _parse_normalized_named(text: str) -> Reference | _Refusal:
     if IDENTIFIER_RE.fullmatch(text) is not None:
         message = f"invalid repository name ({text}), cannot specify 64-byte hexadecimal strings"
