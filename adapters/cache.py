@@ -52,7 +52,7 @@ below and :class:`libimage.adapters.content.FactsCache`).
 """
 
 # Cache paths are plain str, like the store layout's.
-# ruff: noqa: PTH100, PTH101, PTH103, PTH105, PTH108, PTH110, PTH116, PTH117, PTH118, PTH123
+# ruff: noqa: PTH100, PTH101, PTH103, PTH105, PTH108, PTH110, PTH117, PTH118, PTH123
 
 from __future__ import annotations
 
@@ -73,7 +73,12 @@ from pyrsistent import pmap, pvector
 
 from libimage.adapters.content import FactsCache
 from libimage.adapters.locks import HeldLocks, LockFile, read_token, store_read_locks
-from libimage.adapters.store import ReadResult, StoreLayout, StoreTokens, read_snapshot_held
+from libimage.adapters.store import (
+    ReadResult,
+    StoreLayout,
+    current_tokens,
+    read_snapshot_held,
+)
 from libimage.pure.context import Context
 from libimage.pure.lookup import LookupOptions
 from libimage.pure.manifest import DERIVATIONS, is_manifest_list
@@ -582,7 +587,7 @@ def read_for_lookup(
         if directory is not None:
             indexed, valid = indexed_read(directory, layout, key, name, context)
             if indexed is not None and not _has_manifest_list(indexed.snapshot):
-                tokens = _tokens(layout, held)
+                tokens = current_tokens(layout, held)
                 return ReadResult(indexed.snapshot, indexed.warnings, tokens, layout), False
         full = read_snapshot_held(layout, held)
     if directory is not None and not valid and _worth_indexing(layout, environ):
@@ -595,23 +600,6 @@ def _worth_indexing(layout: StoreLayout, environ: Mapping[str, str]) -> bool:
         return os.lstat(layout.images_json).st_size >= minimum_bytes(environ)
     except OSError:
         return False
-
-
-def _tokens(layout: StoreLayout, held: HeldLocks) -> StoreTokens:
-    def token(lock: LockFile | None) -> bytes | None:
-        return None if lock is None else read_token(lock)
-
-    try:
-        mtime: int | None = os.stat(layout.layers_json).st_mtime_ns
-    except OSError:
-        mtime = None
-    return StoreTokens(
-        layers=token(held.layers),
-        images=token(held.images),
-        containers=token(held.containers),
-        layers_mtime_ns=mtime,
-        additional=tuple((token(e.layers), token(e.images)) for e in held.additional),
-    )
 
 
 # --------------------------------------------------------------------------- big-data facts

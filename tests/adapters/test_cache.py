@@ -16,6 +16,7 @@ import sqlite3
 import stat
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.podman import PodmanStore, requires_podman, tree_state
@@ -468,7 +469,8 @@ class TestFacts:
         expected = cli(store, "images", "-a", "--format", "json")
         layout = resolve_layout(store)
         [file] = facts_files(cache_dir)
-        for entries in ({}, [], {(0, A.id, "manifest"): 1}, {(0, A.id, "manifest"): (1, 2)}):
+        shapes: list[Any] = [{}, [], {(0, A.id, "manifest"): 1}, {(0, A.id, "manifest"): (1, 2)}]
+        for entries in shapes:
             payload = marshal.dumps(entries)
             header = cache._facts_header(layout)
             file.write_bytes(marshal.dumps((header, zlib.crc32(payload), payload)))
