@@ -490,6 +490,15 @@ def synth_fingerprint() -> str:
     return hashlib.sha256((BENCH / "synth.py").read_bytes()).hexdigest()[:16]
 
 
+def run_roots(out_dir: Path, size: int, seed: int, repeat: int) -> list[Path]:
+    """Every run root the suite will give podman or libimage at ``size`` (checked up front)."""
+    work = out_dir / "work" / f"n{size}"
+    copies = ["read-l", "read-p"] + [
+        f"{tool[0]}{r}" for tool in REMOVE_TOOLS for r in range(repeat)
+    ]
+    return [out_dir / "stores" / f"n{size}-s{seed}" / "run"] + [work / c / "run" for c in copies]
+
+
 def check_runroot(path: Path) -> None:
     if len(str(path)) > MAX_RUNROOT:
         raise SystemExit(
@@ -898,10 +907,10 @@ class Suite:
                 + (" (one copy per tool)" if podman_reads else "")
             )
             copies: dict[str, tuple[Path, Path]] = {}
-            copies[CACHED] = copy_store(store, work / "read-libimage")
+            copies[CACHED] = copy_store(store, work / "read-l")
             copied = time.monotonic()
             if podman_reads:
-                copies[PODMAN] = copy_store(store, work / "read-podman")
+                copies[PODMAN] = copy_store(store, work / "read-p")
             self.warm_up(size, samples, copies, copied)
             self.save()
 
@@ -915,7 +924,7 @@ class Suite:
             if need_in_process:
                 self.in_process(size, *copies[CACHED], samples)
                 self.save()
-            for name in ("read-libimage", "read-podman"):
+            for name in ("read-l", "read-p"):
                 discard(work / name, trash)
             self.empty_cache_dir()
 
@@ -2012,6 +2021,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     results.meta["profile_sizes"] = list(settings.profile_sizes)
     results.meta["in_process_budget"] = settings.in_process_budget
     results.meta.pop("finished", None)
+    for size in settings.sizes:
+        for runroot in run_roots(settings.out_dir, size, settings.seed, settings.repeat):
+            check_runroot(runroot)
     suite = Suite(settings, results)
     suite.log(
         f"libimage: {results.meta.get('libimage')} (package"

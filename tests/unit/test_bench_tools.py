@@ -57,6 +57,7 @@ from bench.run import (
     Suite,
     cache_files,
     cache_state,
+    check_runroot,
     command_argv,
     command_env,
     evaluate_targets,
@@ -65,6 +66,7 @@ from bench.run import (
     ratio_bound,
     render_markdown,
     render_plot,
+    run_roots,
     why_not_pristine,
 )
 
@@ -500,6 +502,24 @@ class TestCacheState:
         (tmp_path / "k.facts").write_bytes(b"abc")
         (tmp_path / "k.facts.7.tmp").write_bytes(b"abcdef")
         assert cache_files(tmp_path) == [(tmp_path / "k.facts", 3)]
+
+
+class TestRunRoots:
+    """Every run root of a size is known before the run, so a long one fails at the start."""
+
+    def test_short_out_dir_passes(self) -> None:
+        for runroot in run_roots(Path("/o"), 100_000, 1, 5):
+            check_runroot(runroot)
+
+    def test_every_copy_is_listed(self) -> None:
+        names = {p.parent.name for p in run_roots(Path("/o"), 10, 1, 2)}
+        assert names == {"n10-s1", "read-l", "read-p", "l0", "l1", "p0", "p1"}
+
+    def test_long_out_dir_is_refused(self) -> None:
+        """/xxx…/work/n100000/read-l/run: 31 + 24 characters, over podman's 50."""
+        read_copy = run_roots(Path("/" + "x" * 30), 100_000, 1, 1)[1]
+        with pytest.raises(SystemExit, match="longer than 50 characters"):
+            check_runroot(read_copy)
 
 
 class TestPristine:
