@@ -80,8 +80,10 @@ from libimage.adapters.store import (
     read_snapshot_held,
 )
 from libimage.pure.context import Context
+from libimage.pure.errors import LibimageError
 from libimage.pure.lookup import LookupOptions
 from libimage.pure.manifest import DERIVATIONS, is_manifest_list
+from libimage.pure.registries import resolve_locally
 from libimage.pure.snapshot import (
     ImageID,
     Layer,
@@ -463,10 +465,20 @@ def _open_owned(path: str) -> sqlite3.Connection:
     return sqlite3.connect(Path(path).as_uri() + "?mode=ro", uri=True)
 
 
-def _alias_keys(context: Context) -> set[str]:
+def _alias_keys(name: str, context: Context) -> set[str]:
+    """Keys of the alias targets a lookup of ``name`` can try (SN-2).
+
+    Only the alias of the name itself is a candidate, as short-name resolution
+    builds them; where that cannot be worked out (a name resolution rejects, a
+    transport prefix), every alias target's key, which is a superset.
+    """
     registries = context.registries
-    targets = [*registries.aliases.values(), *registries.cached_aliases.values()]
-    return {name_key(target) for target in targets if target}
+    try:
+        candidates = resolve_locally(registries, name)
+    except (LibimageError, ValueError):
+        targets = [*registries.aliases.values(), *registries.cached_aliases.values()]
+        return {name_key(target) for target in targets if target}
+    return {name_key(str(candidate)) for candidate in candidates}
 
 
 def _positions(connection: sqlite3.Connection, name: str, context: Context) -> list[int]:
@@ -476,7 +488,7 @@ def _positions(connection: sqlite3.Connection, name: str, context: Context) -> l
             "SELECT position FROM images WHERE id >= ? AND id < ?", (prefix, prefix + "g")
         ).fetchall()
         found.update(row[0] for row in rows)
-    keys = {"n:" + name_key(name)} | {"n:" + key for key in _alias_keys(context)}
+    keys = {"n:" + name_key(name)} | {"n:" + key for key in _alias_keys(name, context)}
     digest = name.partition("@")[2]
     if digest:
         keys.add("d:" + digest)

@@ -49,6 +49,7 @@ EXTRA_NAMES = (
     "bar:1",
     "bar",
     "baz",
+    "baz:1",  # the alias with the tag of a stored name: localhost/bar:1 (SN-2)
     "localhost/bar",
     "docker.io/library/foo:latest",
     "missing:1",
