@@ -218,11 +218,6 @@ def _log(stream: TextIO, level: str, messages: Sequence[str]) -> None:
         stream.write(f"{level}: {one_line(message)}\n")
 
 
-def _local_utc_offset(now_ns: int) -> int:
-    """The local zone's offset east of UTC at ``now_ns`` (Go's ``now.Zone()``)."""
-    return time.localtime(now_ns // 1_000_000_000).tm_gmtoff
-
-
 def run_images(invocation: Invocation) -> int:
     """List the images; print the table, the IDs or the JSON document."""
     args = invocation.args
@@ -233,9 +228,7 @@ def run_images(invocation: Invocation) -> int:
         runtime = invocation.runtime()
         read = runtime.read()
         now_ns = time.time_ns()
-        context = replace(
-            runtime.context(), now_ns=now_ns, utc_offset_seconds=_local_utc_offset(now_ns)
-        )
+        context = runtime.listing_context(now_ns)
     except LibimageError as error:
         raise CommandError(error.failure.message) from None
     _log(invocation.stderr, "WARNING", read.warnings)

@@ -329,18 +329,23 @@ class Runtime:
         zone (decision 6). The result carries the images in order or the failure that
         aborted the listing (LS-2, FL-P*), and the per-image errors and warnings.
         """
-        import time
-
         from libimage.pure.listing import list_images
 
         snapshot = self.snapshot()
-        when = time.time_ns() if now_ns is None else now_ns
-        context = replace(
-            self.context(),
-            now_ns=when,
-            utc_offset_seconds=time.localtime(when // 1_000_000_000).tm_gmtoff,
-        )
+        context = self.listing_context(now_ns)
         return list_images(snapshot, names or (), filters, context, is_external_container)
+
+    def listing_context(self, now_ns: int | None = None) -> Context:
+        """:meth:`context` with the clock ``until`` and the table read (decision 6).
+
+        ``now_ns`` defaults to the clock; the UTC offset is the local zone's at that
+        instant (Go's ``now.Zone()``).
+        """
+        import time
+
+        when = time.time_ns() if now_ns is None else now_ns
+        offset = time.localtime(when // 1_000_000_000).tm_gmtoff
+        return replace(self.context(), now_ns=when, utc_offset_seconds=offset)
 
     # -- removal -----------------------------------------------------------------------
 
