@@ -357,7 +357,9 @@ def test_directories_swapped_for_links_during_a_removal(base: Base, tmp_path: Pa
                     continue  # already removed by the removal
                 directory.symlink_to(decoy)
                 swaps["count"] += 1
-                directory.unlink()
+                # The removal may have unlinked the link itself (never its target):
+                # either way the real directory goes back for the next round.
+                directory.unlink(missing_ok=True)
                 aside.rename(directory)
 
     swapper = threading.Thread(target=swap)
